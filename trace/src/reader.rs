@@ -1,0 +1,382 @@
+//! Reading traces: format checks first, then typed columns one row group at a time.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, Int64Array, RecordBatch, TimestampNanosecondArray};
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ProjectionMask;
+
+use crate::error::{Result, TraceError};
+use crate::metadata::RunMetadata;
+use crate::schema::column;
+use crate::writer::{list_parts, parts_dir};
+
+/// A column chunk larger than this (uncompressed) is refused: the recorder never writes one,
+/// and a hostile file must not make a reader allocate without bound.
+pub const MAX_COLUMN_CHUNK_BYTES: i64 = 512 << 20;
+/// Rows decoded at once.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// The samples of one row group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampleColumns {
+    /// When each knock began, nanoseconds since the Unix epoch, non-decreasing.
+    pub time_ns: Vec<i64>,
+    /// How long each knock waited for the GIL, nanoseconds, >= 0.
+    pub wait_ns: Vec<i64>,
+}
+
+impl SampleColumns {
+    pub fn len(&self) -> usize {
+        self.time_ns.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.time_ns.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Source {
+    path: PathBuf,
+    arrow: ArrowReaderMetadata,
+    projection: ProjectionMask,
+}
+
+/// One unit of reading: a row group of one file.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    source: usize,
+    row_group: usize,
+    rows: i64,
+    /// Index of the unit's first row within its file (for error messages).
+    first_row: i64,
+}
+
+/// An open trace: a finished file, or the parts of a recording that did not finish.
+#[derive(Debug, Clone)]
+pub struct TraceReader {
+    path: PathBuf,
+    metadata: RunMetadata,
+    sources: Vec<Source>,
+    units: Vec<Unit>,
+    from_parts: bool,
+}
+
+impl TraceReader {
+    /// Open a trace and check that gilknocker wrote it in a version this reader understands.
+    ///
+    /// `path` may also be the `.parts` directory of a recording in progress or of a process that
+    /// died, or a trace path whose file is missing but whose parts exist: those are read as they
+    /// are (metadata from the newest part, marked not complete).
+    pub fn open(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            let parts = list_parts(path)?;
+            if parts.is_empty() {
+                return Err(TraceError::io(
+                    path,
+                    io::Error::from_raw_os_error(libc::EISDIR),
+                ));
+            }
+            return Self::open_parts(path, parts);
+        }
+        if !path.exists() {
+            let parts_path = parts_dir(path);
+            if parts_path.is_dir() {
+                let parts = list_parts(&parts_path)?;
+                if !parts.is_empty() {
+                    return Self::open_parts(path, parts);
+                }
+                return Err(TraceError::Unfinalized {
+                    path: path.to_path_buf(),
+                    parts: parts_path,
+                });
+            }
+        }
+        let (source, metadata) = open_source(path)?;
+        let mut reader = TraceReader {
+            path: path.to_path_buf(),
+            metadata,
+            sources: Vec::new(),
+            units: Vec::new(),
+            from_parts: false,
+        };
+        reader.add_source(source)?;
+        Ok(reader)
+    }
+
+    fn open_parts(path: &Path, parts: Vec<PathBuf>) -> Result<Self> {
+        let mut reader: Option<TraceReader> = None;
+        for part in parts {
+            let (source, metadata) = open_source(&part)?;
+            let r = reader.get_or_insert_with(|| TraceReader {
+                path: path.to_path_buf(),
+                metadata: metadata.clone(),
+                sources: Vec::new(),
+                units: Vec::new(),
+                from_parts: true,
+            });
+            // Counters grow part by part: the newest part knows the most.
+            r.metadata = metadata;
+            r.add_source(source)?;
+        }
+        let mut reader = reader.expect("at least one part");
+        reader.metadata.complete = false;
+        Ok(reader)
+    }
+
+    fn add_source(&mut self, source: Source) -> Result<()> {
+        let index = self.sources.len();
+        let mut first_row = 0i64;
+        for (row_group, rg) in source.arrow.metadata().row_groups().iter().enumerate() {
+            let rows = rg.num_rows();
+            if rows < 0 {
+                return Err(TraceError::invalid(
+                    &source.path,
+                    format!("row group {row_group} claims {rows} rows"),
+                ));
+            }
+            for chunk in rg.columns() {
+                if chunk.uncompressed_size() > MAX_COLUMN_CHUNK_BYTES
+                    || chunk.uncompressed_size() < 0
+                    || chunk.compressed_size() < 0
+                {
+                    return Err(TraceError::invalid(
+                        &source.path,
+                        format!(
+                            "row group {row_group} claims a column chunk of {} bytes (limit {} bytes)",
+                            chunk.uncompressed_size(),
+                            MAX_COLUMN_CHUNK_BYTES
+                        ),
+                    ));
+                }
+            }
+            self.units.push(Unit {
+                source: index,
+                row_group,
+                rows,
+                first_row,
+            });
+            first_row = first_row.saturating_add(rows);
+        }
+        self.sources.push(source);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn metadata(&self) -> &RunMetadata {
+        &self.metadata
+    }
+
+    /// True when read from the parts of an unfinished recording.
+    pub fn from_parts(&self) -> bool {
+        self.from_parts
+    }
+
+    /// Rows the file metadata announces.
+    pub fn num_rows(&self) -> i64 {
+        self.units.iter().map(|u| u.rows).fold(0i64, i64::saturating_add)
+    }
+
+    /// Number of independently readable units (row groups); read them in any order, from any
+    /// thread, with [`Self::read_unit`].
+    pub fn num_units(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Rows announced for unit `index`.
+    pub fn unit_rows(&self, index: usize) -> i64 {
+        self.units[index].rows
+    }
+
+    /// Decode one unit. Checks that values are present, waits are not negative and timestamps
+    /// do not go backwards within the unit.
+    pub fn read_unit(&self, index: usize) -> Result<SampleColumns> {
+        let unit = self.units[index];
+        let source = &self.sources[unit.source];
+        let path = &source.path;
+        let file = File::open(path).map_err(|e| TraceError::io(path, e))?;
+        let batch_rows = usize::try_from(unit.rows).unwrap_or(BATCH_ROWS).clamp(1, BATCH_ROWS);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, source.arrow.clone())
+            .with_projection(source.projection.clone())
+            .with_row_groups(vec![unit.row_group])
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(|e| TraceError::parquet(path, e))?;
+        let capacity = usize::try_from(unit.rows).unwrap_or(0).min(1 << 24);
+        let mut out = SampleColumns {
+            time_ns: Vec::with_capacity(capacity),
+            wait_ns: Vec::with_capacity(capacity),
+        };
+        for batch in reader {
+            let batch = batch.map_err(|e| TraceError::parquet(path, e))?;
+            append_batch(path, &batch, &mut out, unit.first_row)?;
+            if out.len() as i64 > unit.rows {
+                return Err(TraceError::invalid(
+                    path,
+                    format!(
+                        "row group {} holds more rows than its metadata claims ({})",
+                        unit.row_group, unit.rows
+                    ),
+                ));
+            }
+        }
+        if (out.len() as i64) != unit.rows {
+            return Err(TraceError::invalid(
+                path,
+                format!(
+                    "row group {} holds {} rows but its metadata claims {}",
+                    unit.row_group,
+                    out.len(),
+                    unit.rows
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Read every unit in order (convenient for small traces and tests).
+    pub fn read_all(&self) -> Result<SampleColumns> {
+        let mut all = SampleColumns::default();
+        for i in 0..self.num_units() {
+            let unit = self.read_unit(i)?;
+            if let (Some(&last), Some(&first)) = (all.time_ns.last(), unit.time_ns.first()) {
+                if first < last {
+                    return Err(TraceError::invalid(
+                        &self.path,
+                        format!("timestamps go backwards between row groups ({last} then {first})"),
+                    ));
+                }
+            }
+            all.time_ns.extend_from_slice(&unit.time_ns);
+            all.wait_ns.extend_from_slice(&unit.wait_ns);
+        }
+        Ok(all)
+    }
+}
+
+fn append_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    out: &mut SampleColumns,
+    first_row: i64,
+) -> Result<()> {
+    let time = batch
+        .column_by_name(column::TIME)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        .ok_or_else(|| TraceError::invalid(path, "column 'time' could not be decoded"))?;
+    let wait = batch
+        .column_by_name(column::WAIT_NS)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| TraceError::invalid(path, "column 'wait_ns' could not be decoded"))?;
+    if time.null_count() > 0 || wait.null_count() > 0 {
+        return Err(TraceError::invalid(
+            path,
+            "missing values (nulls) in 'time' or 'wait_ns'",
+        ));
+    }
+    let base = first_row + out.len() as i64;
+    let mut previous = out.time_ns.last().copied().unwrap_or(i64::MIN);
+    for (i, &t) in time.values().iter().enumerate() {
+        if t < previous {
+            return Err(TraceError::invalid(
+                path,
+                format!("timestamps go backwards at row {}", base + i as i64),
+            ));
+        }
+        previous = t;
+    }
+    if let Some(i) = wait.values().iter().position(|&w| w < 0) {
+        return Err(TraceError::invalid(
+            path,
+            format!(
+                "negative wait_ns ({}) at row {}",
+                wait.values()[i],
+                base + i as i64
+            ),
+        ));
+    }
+    out.time_ns.extend_from_slice(time.values());
+    out.wait_ns.extend_from_slice(wait.values());
+    Ok(())
+}
+
+fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
+    let file = File::open(path).map_err(|e| TraceError::io(path, e))?;
+    let len = file.metadata().map_err(|e| TraceError::io(path, e))?.len();
+    if len < 12 {
+        return Err(TraceError::NotParquet {
+            path: path.to_path_buf(),
+            detail: format!("file is only {len} bytes"),
+        });
+    }
+    // The Arrow schema blob in the metadata is not needed (the Parquet types say it all) and a
+    // hostile file could put anything there: skip it.
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let arrow = ArrowReaderMetadata::load(&file, options).map_err(|e| TraceError::NotParquet {
+        path: path.to_path_buf(),
+        detail: one_line(&e.to_string()),
+    })?;
+    let kv = arrow
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| kv.iter().map(|k| (k.key.as_str(), k.value.as_deref())).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let metadata = RunMetadata::from_key_values(path, kv)?;
+    let schema = arrow.schema();
+    let find = |name: &str| {
+        schema
+            .index_of(name)
+            .map_err(|_| TraceError::invalid(path, format!("column '{name}' is missing")))
+    };
+    let time_index = find(column::TIME)?;
+    let wait_index = find(column::WAIT_NS)?;
+    match schema.field(time_index).data_type() {
+        DataType::Timestamp(TimeUnit::Nanosecond, Some(tz)) if is_utc(tz) => {}
+        other => {
+            return Err(TraceError::invalid(
+                path,
+                format!("column 'time' must be Timestamp(ns, UTC), found {other}"),
+            ))
+        }
+    }
+    match schema.field(wait_index).data_type() {
+        DataType::Int64 => {}
+        other => {
+            return Err(TraceError::invalid(
+                path,
+                format!("column 'wait_ns' must be Int64, found {other}"),
+            ))
+        }
+    }
+    let projection = ProjectionMask::roots(arrow.parquet_schema(), [time_index, wait_index]);
+    Ok((
+        Source {
+            path: path.to_path_buf(),
+            arrow,
+            projection,
+        },
+        metadata,
+    ))
+}
+
+fn is_utc(tz: &str) -> bool {
+    matches!(tz, "UTC" | "+00:00" | "Z" | "Etc/UTC")
+}
+
+fn one_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").chars().take(200).collect()
+}
+
+/// The run metadata of a single trace file (no samples are read).
+pub fn read_file_metadata(path: &Path) -> Result<RunMetadata> {
+    open_source(path).map(|(_, meta)| meta)
+}

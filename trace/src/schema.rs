@@ -1,0 +1,100 @@
+//! The trace format: the one place where a column name, an Arrow type, a metadata key, the
+//! format name or the format version is written. Writer and reader both use these constants.
+//!
+//! # Compatibility rule
+//!
+//! * `gilknocker.format_version` changes only when an existing column or key changes type or
+//!   meaning. A reader refuses a version newer than [`FORMAT_VERSION`].
+//! * Adding a column or a metadata key is *not* a version change: new columns are optional
+//!   (nullable, or with a documented default when absent), and readers ignore columns and keys
+//!   they do not know. A reader of version N therefore reads every file of version N, whatever
+//!   was added to it later.
+//! * Columns are found by name, never by position.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Value of [`key::FORMAT`]: identifies a gilknocker trace.
+pub const FORMAT_NAME: &str = "gilknocker-trace";
+/// The format version this crate writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Prefix of every key-value metadata key the recorder writes.
+pub const KEY_PREFIX: &str = "gilknocker.";
+/// Timezone of the `time` column.
+pub const TIME_ZONE: &str = "UTC";
+
+/// Column names.
+pub mod column {
+    /// When the knock began: Timestamp(ns, "UTC"), wall clock (monotonic within a run).
+    pub const TIME: &str = "time";
+    /// How long re-acquiring the GIL took, in nanoseconds (Int64, >= 0).
+    pub const WAIT_NS: &str = "wait_ns";
+}
+
+/// Key-value metadata keys (all under [`KEY_PREFIX`]).
+pub mod key {
+    pub const FORMAT: &str = "gilknocker.format";
+    pub const FORMAT_VERSION: &str = "gilknocker.format_version";
+    /// "true" once the recorder stopped cleanly and wrote its final counters.
+    pub const COMPLETE: &str = "gilknocker.complete";
+    /// "true" when the file was rebuilt from parts left by a process that died.
+    pub const RECOVERED: &str = "gilknocker.recovered";
+    pub const RECORDER_VERSION: &str = "gilknocker.recorder_version";
+    pub const PYTHON_VERSION: &str = "gilknocker.python_version";
+    pub const PYTHON_IMPLEMENTATION: &str = "gilknocker.python_implementation";
+    /// "true", "false" or "unknown" (interpreters without `sys._is_gil_enabled`).
+    pub const GIL_ENABLED: &str = "gilknocker.gil_enabled";
+    /// `sys.getswitchinterval()` in seconds.
+    pub const SWITCH_INTERVAL_S: &str = "gilknocker.switch_interval_s";
+    pub const PID: &str = "gilknocker.pid";
+    pub const HOST: &str = "gilknocker.host";
+    /// JSON array of strings.
+    pub const ARGV: &str = "gilknocker.argv";
+    /// Wall clock at start / end, nanoseconds since the Unix epoch.
+    pub const START_TIME_NS: &str = "gilknocker.start_time_ns";
+    pub const END_TIME_NS: &str = "gilknocker.end_time_ns";
+    /// "continuous" or "windowed".
+    pub const SCHEDULE: &str = "gilknocker.schedule";
+    pub const POLLING_INTERVAL_NS: &str = "gilknocker.polling_interval_ns";
+    pub const SAMPLING_INTERVAL_NS: &str = "gilknocker.sampling_interval_ns";
+    pub const SLEEPING_INTERVAL_NS: &str = "gilknocker.sleeping_interval_ns";
+    /// "true" when intervals were drawn from an exponential distribution with the given mean.
+    pub const JITTER: &str = "gilknocker.jitter";
+    /// Waits longer than this count as "the GIL was busy" for the busy-fraction estimate.
+    pub const BUSY_THRESHOLD_NS: &str = "gilknocker.busy_threshold_ns";
+    /// Counters, cumulative over the run (or up to the last part for an unfinished run).
+    pub const KNOCKS: &str = "gilknocker.knocks";
+    pub const DROPPED_SAMPLES: &str = "gilknocker.dropped_samples";
+    /// Scheduled knocks that fell inside a previous knock's wait (the GIL was busy then).
+    pub const SKIPPED_BUSY_SLOTS: &str = "gilknocker.skipped_busy_slots";
+    /// Scheduled knocks missed because the knocker thread itself woke up late.
+    pub const MISSED_LATE_SLOTS: &str = "gilknocker.missed_late_slots";
+    pub const LATE_NS_TOTAL: &str = "gilknocker.late_ns_total";
+    pub const LATE_NS_MAX: &str = "gilknocker.late_ns_max";
+    /// Total time spent inside sampling windows (the whole run for continuous knocking).
+    pub const WINDOW_NS_TOTAL: &str = "gilknocker.window_ns_total";
+    pub const WAIT_NS_TOTAL: &str = "gilknocker.wait_ns_total";
+    /// Why the recording ended badly, if it did (for example a write error).
+    pub const ERROR: &str = "gilknocker.error";
+    /// User-supplied key-value pairs are stored under this prefix.
+    pub const USER_PREFIX: &str = "gilknocker.user.";
+}
+
+/// Suffix of the directory holding the parts of a recording in progress.
+pub const PARTS_SUFFIX: &str = ".parts";
+/// Finished parts: `part-000001.parquet`, ... (readable as a Parquet dataset directory).
+pub const PART_PREFIX: &str = "part-";
+pub const PART_EXTENSION: &str = ".parquet";
+
+/// The Arrow schema of a trace as written by this version.
+pub fn arrow_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            column::TIME,
+            DataType::Timestamp(TimeUnit::Nanosecond, Some(TIME_ZONE.into())),
+            false,
+        ),
+        Field::new(column::WAIT_NS, DataType::Int64, false),
+    ]))
+}

@@ -1,0 +1,262 @@
+use std::fs;
+use std::path::Path;
+
+use gilknocker_trace::schema::{key, FORMAT_VERSION};
+use gilknocker_trace::{
+    merge_parts_with_row_groups, parts_dir, recover, RunMetadata, Sample, ScheduleInfo,
+    ScheduleKind, TraceError, TraceReader, TraceWriter,
+};
+use proptest::prelude::*;
+
+fn meta() -> RunMetadata {
+    let mut m = RunMetadata::new(
+        ScheduleInfo {
+            kind: ScheduleKind::Continuous,
+            polling_interval_ns: 1_000_000,
+            sampling_interval_ns: None,
+            sleeping_interval_ns: None,
+            jitter: true,
+        },
+        1_700_000_000_000_000_000,
+    );
+    m.python_version = "3.11.7".into();
+    m.argv = vec!["prog.py".into(), "--flag=\"x\"".into(), "<script>".into()];
+    m.switch_interval_s = 0.005;
+    m.gil_enabled = Some(true);
+    m.user.insert("label".into(), "nightly".into());
+    m
+}
+
+fn samples(n: usize) -> Vec<Sample> {
+    (0..n)
+        .map(|i| Sample {
+            time_ns: 1_700_000_000_000_000_000 + i as i64 * 1_000_123,
+            wait_ns: ((i * 7919) % 6_000_000) as i64,
+        })
+        .collect()
+}
+
+fn write(path: &Path, samples: &[Sample], per_part: usize, meta: &RunMetadata) {
+    let mut w = TraceWriter::create(path).unwrap();
+    for chunk in samples.chunks(per_part.max(1)) {
+        for s in chunk {
+            w.push(*s);
+        }
+        w.write_part(meta).unwrap();
+    }
+    let mut done = meta.clone();
+    done.complete = true;
+    done.end_time_ns = Some(meta.start_time_ns + 1);
+    w.finish(&done).unwrap();
+}
+
+fn read(path: &Path) -> (RunMetadata, Vec<Sample>) {
+    let r = TraceReader::open(path).unwrap();
+    let all = r.read_all().unwrap();
+    let s = all
+        .time_ns
+        .iter()
+        .zip(&all.wait_ns)
+        .map(|(&time_ns, &wait_ns)| Sample { time_ns, wait_ns })
+        .collect();
+    (r.metadata().clone(), s)
+}
+
+#[test]
+fn empty_trace_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.parquet");
+    write(&path, &[], 10, &meta());
+    let (m, s) = read(&path);
+    assert!(s.is_empty());
+    assert!(m.complete);
+    assert_eq!(m.argv, meta().argv);
+    assert!(!parts_dir(&path).exists(), "parts directory removed after finish");
+}
+
+#[test]
+fn one_row_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.parquet");
+    let one = samples(1);
+    write(&path, &one, 10, &meta());
+    let (m, s) = read(&path);
+    assert_eq!(s, one);
+    assert_eq!(m.user.get("label").map(String::as_str), Some("nightly"));
+    assert_eq!(m.gil_enabled, Some(true));
+    assert_eq!(m.switch_interval_s, 0.005);
+}
+
+#[test]
+fn many_row_groups_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.parquet");
+    let all = samples(25_000);
+    let mut w = TraceWriter::create(&path).unwrap();
+    for chunk in all.chunks(3_000) {
+        chunk.iter().for_each(|s| w.push(*s));
+        w.write_part(&meta()).unwrap();
+    }
+    drop(w);
+    // Merge with small row groups so the file has several.
+    merge_parts_with_row_groups(&parts_dir(&path), &path, &meta(), 4_096).unwrap();
+    let r = TraceReader::open(&path).unwrap();
+    assert_eq!(r.num_units(), 7);
+    assert_eq!(r.num_rows(), 25_000);
+    let (_, s) = read(&path);
+    assert_eq!(s, all);
+}
+
+#[test]
+fn bytes_per_sample_is_small_for_realistic_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("size.parquet");
+    // 1 ms knocks with 80 µs timer jitter; most waits are sub-µs, some are several ms.
+    let mut state = 12345u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut t = 1_700_000_000_000_000_000i64;
+    let data: Vec<Sample> = (0..200_000)
+        .map(|_| {
+            t += 1_000_000 + (next() % 80_000) as i64;
+            let r = next() % 100;
+            let wait_ns = if r < 80 { 150 + (next() % 400) as i64 } else { (next() % 5_000_000) as i64 };
+            Sample { time_ns: t, wait_ns }
+        })
+        .collect();
+    write(&path, &data, 500, &meta());
+    let bytes = fs::metadata(&path).unwrap().len() as f64;
+    let per_sample = bytes / data.len() as f64;
+    assert!(per_sample < 4.0, "{per_sample} bytes per sample");
+}
+
+#[test]
+fn unfinished_recording_reads_from_parts_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.parquet");
+    let all = samples(1_000);
+    let mut w = TraceWriter::create(&path).unwrap();
+    let mut m = meta();
+    for chunk in all.chunks(300) {
+        chunk.iter().for_each(|s| w.push(*s));
+        m.counters.knocks += chunk.len() as u64;
+        w.write_part(&m).unwrap();
+    }
+    // Samples buffered but never written are lost, as after SIGKILL.
+    w.push(Sample { time_ns: i64::MAX, wait_ns: 1 });
+    std::mem::forget(w);
+    assert!(!path.exists());
+
+    let r = TraceReader::open(&path).unwrap();
+    assert!(r.from_parts());
+    assert!(!r.metadata().complete);
+    assert_eq!(r.metadata().counters.knocks, 1_000);
+    assert_eq!(r.read_all().unwrap().time_ns.len(), 1_000);
+
+    let stats = recover(&path).unwrap();
+    assert_eq!((stats.parts, stats.rows), (4, 1_000));
+    let (m, s) = read(&path);
+    assert!(m.recovered && !m.complete);
+    assert_eq!(s, all);
+    assert!(!parts_dir(&path).exists());
+}
+
+#[test]
+fn create_fails_early_with_os_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir/x.parquet");
+    let err = TraceWriter::create(&missing).unwrap_err();
+    assert_eq!(err.io_kind(), Some(std::io::ErrorKind::NotFound), "{err}");
+    let err = TraceWriter::create(dir.path()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EISDIR), "{err}");
+    let path = dir.path().join("twice.parquet");
+    let _first = TraceWriter::create(&path).unwrap();
+    let err = TraceWriter::create(&path).unwrap_err();
+    assert_eq!(err.io_kind(), Some(std::io::ErrorKind::AlreadyExists));
+    assert!(err.to_string().contains("recover"), "{err}");
+}
+
+fn write_raw(path: &Path, kv: Vec<(String, String)>) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    use std::sync::Arc;
+    let kv = kv.into_iter().map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v)).collect();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(kv))
+        .build();
+    let col: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+    let batch = RecordBatch::try_from_iter([("wait_ns", col)]).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(fs::File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn format_checks_give_human_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("foreign.parquet");
+    write_raw(&foreign, vec![]);
+    let err = TraceReader::open(&foreign).unwrap_err();
+    assert!(matches!(err, TraceError::NotGilknocker { .. }));
+    assert!(err.to_string().contains("foreign.parquet was not written by gilknocker"), "{err}");
+
+    let newer = dir.path().join("newer.parquet");
+    let mut kv = meta().to_key_values();
+    for (k, v) in kv.iter_mut() {
+        if k == key::FORMAT_VERSION {
+            *v = (FORMAT_VERSION + 1).to_string();
+        }
+    }
+    write_raw(&newer, kv);
+    let err = TraceReader::open(&newer).unwrap_err();
+    assert!(err.to_string().contains(&format!("format version {} is newer than this reader", FORMAT_VERSION + 1)), "{err}");
+
+    let missing_column = dir.path().join("nocol.parquet");
+    write_raw(&missing_column, meta().to_key_values());
+    let err = TraceReader::open(&missing_column).unwrap_err();
+    assert!(err.to_string().contains("column 'time' is missing"), "{err}");
+
+    let text = dir.path().join("text.parquet");
+    fs::write(&text, "hello, this is not parquet at all").unwrap();
+    let err = TraceReader::open(&text).unwrap_err();
+    assert!(matches!(err, TraceError::NotParquet { .. }), "{err}");
+    assert!(err.to_string().starts_with(&text.display().to_string()));
+
+    let err = TraceReader::open(&dir.path().join("absent.parquet")).unwrap_err();
+    assert_eq!(err.io_kind(), Some(std::io::ErrorKind::NotFound));
+}
+
+#[test]
+fn truncated_files_are_refused_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.parquet");
+    write(&path, &samples(5_000), 1_000, &meta());
+    let bytes = fs::read(&path).unwrap();
+    for cut in [0, 4, 11, 100, bytes.len() / 2, bytes.len() - 9, bytes.len() - 1] {
+        let cut_path = dir.path().join(format!("cut{cut}.parquet"));
+        fs::write(&cut_path, &bytes[..cut]).unwrap();
+        assert!(TraceReader::open(&cut_path).and_then(|r| r.read_all()).is_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn any_samples_round_trip(
+        start in 0i64..2_000_000_000_000_000_000,
+        steps in prop::collection::vec((0i64..10_000_000_000, 0i64..i64::MAX / 4), 0..2_000),
+        per_part in 1usize..700,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        let mut t = start;
+        let data: Vec<Sample> = steps.iter().map(|&(dt, wait_ns)| { t += dt; Sample { time_ns: t, wait_ns } }).collect();
+        write(&path, &data, per_part, &meta());
+        let (m, s) = read(&path);
+        prop_assert_eq!(s, data);
+        prop_assert_eq!(m.argv, meta().argv);
+    }
+}
