@@ -5,6 +5,7 @@
 //! analyzer reads through [`TraceReader`]; so they cannot disagree.
 
 pub mod error;
+pub mod estimate;
 pub mod metadata;
 pub mod reader;
 pub mod schema;

@@ -1,0 +1,148 @@
+//! The busy-fraction estimator, shared by the recorder's live metrics and the analyzer so that
+//! both report the same number for the same samples.
+//!
+//! Knocks are scheduled at (on average) every `interval_ns`, independently of what they find.
+//! Each scheduled slot samples the GIL's state at one instant. A knock that waits `w` covers the
+//! slots that fell due during its wait as well (about `w / interval` of them); the GIL was busy
+//! for all of those, so they count as busy slots. The busy fraction is busy slots / all slots:
+//! the fraction of time a thread asking for the GIL at a random instant would have had to wait.
+//! A knock counts as busy when its wait exceeds the threshold stored in the trace.
+
+/// Wait at or above which a request counts as "waited at least 1 ms" (the time-weighted figure).
+pub const LONG_WAIT_NS: i64 = 1_000_000;
+
+/// Streaming estimator; merge partial estimators computed on different threads with [`merge`].
+///
+/// [`merge`]: BusyEstimator::merge
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BusyEstimator {
+    interval_ns: f64,
+    threshold_ns: i64,
+    /// Knocks seen.
+    pub knocks: u64,
+    /// Knocks that found the GIL busy.
+    pub busy_knocks: u64,
+    /// All slots: one per knock plus those that fell due during its wait.
+    pub slots: f64,
+    /// Slots that found the GIL busy.
+    pub busy_slots: f64,
+    /// Slots at which a request would have waited at least [`LONG_WAIT_NS`].
+    pub long_wait_slots: f64,
+}
+
+impl BusyEstimator {
+    pub fn new(interval_ns: i64, threshold_ns: i64) -> Self {
+        BusyEstimator {
+            interval_ns: interval_ns.max(1) as f64,
+            threshold_ns,
+            knocks: 0,
+            busy_knocks: 0,
+            slots: 0.0,
+            busy_slots: 0.0,
+            long_wait_slots: 0.0,
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, wait_ns: i64) {
+        let covered = 1.0 + wait_ns as f64 / self.interval_ns;
+        self.knocks += 1;
+        self.slots += covered;
+        if wait_ns > self.threshold_ns {
+            self.busy_knocks += 1;
+            self.busy_slots += covered;
+        }
+        if wait_ns >= LONG_WAIT_NS {
+            self.long_wait_slots += 1.0 + (wait_ns - LONG_WAIT_NS) as f64 / self.interval_ns;
+        }
+    }
+
+    pub fn merge(&mut self, other: &BusyEstimator) {
+        self.knocks += other.knocks;
+        self.busy_knocks += other.busy_knocks;
+        self.slots += other.slots;
+        self.busy_slots += other.busy_slots;
+        self.long_wait_slots += other.long_wait_slots;
+    }
+
+    /// Estimated fraction of time the GIL was busy (NaN without knocks).
+    pub fn busy_fraction(&self) -> f64 {
+        if self.knocks == 0 {
+            return f64::NAN;
+        }
+        self.busy_slots / self.slots
+    }
+
+    /// Estimated fraction of time a request would have waited at least 1 ms.
+    pub fn long_wait_fraction(&self) -> f64 {
+        if self.knocks == 0 {
+            return f64::NAN;
+        }
+        self.long_wait_slots / self.slots
+    }
+
+    /// Approximate 95% confidence interval of [`Self::busy_fraction`]: a Wilson score interval
+    /// with the number of knocks as the number of independent observations (slots covered by
+    /// one wait are not independent, so counting knocks, not slots, is the conservative choice).
+    pub fn busy_fraction_ci95(&self) -> (f64, f64) {
+        wilson_interval(self.busy_fraction(), self.knocks as f64, 1.96)
+    }
+}
+
+/// Wilson score interval for a proportion `p` observed over `n` trials.
+pub fn wilson_interval(p: f64, n: f64, z: f64) -> (f64, f64) {
+    if n <= 0.0 || !p.is_finite() {
+        return (f64::NAN, f64::NAN);
+    }
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * ((p * (1.0 - p) / n) + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_gil_reads_zero_and_held_gil_reads_one() {
+        let mut free = BusyEstimator::new(1_000_000, 5_000);
+        (0..1000).for_each(|_| free.add(200));
+        assert_eq!(free.busy_fraction(), 0.0);
+        let mut held = BusyEstimator::new(1_000_000, 5_000);
+        (0..1000).for_each(|_| held.add(5_000_000));
+        assert_eq!(held.busy_fraction(), 1.0);
+        // A request arriving in the last millisecond of a 5 ms wait waits less than 1 ms.
+        assert!((held.long_wait_fraction() - 5.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn waits_count_the_slots_they_cover() {
+        // Half the time held in 10 ms chunks, knocks every 1 ms: each busy period is met by
+        // one knock that waits ~5 ms on average and covers ~5 slots; the other 5 ms are 5 free
+        // knocks. Two busy knocks with waits 9 ms and 1 ms cover 10 + 2 = 12 slots.
+        let mut e = BusyEstimator::new(1_000_000, 5_000);
+        e.add(9_000_000);
+        e.add(1_000_000);
+        (0..12).for_each(|_| e.add(100));
+        let expected = 12.0 / (12.0 + 12.0 + 12.0 * 100.0 / 1e6);
+        assert!((e.busy_fraction() - expected).abs() < 1e-12);
+        let (lo, hi) = e.busy_fraction_ci95();
+        assert!(lo < expected && expected < hi);
+    }
+
+    #[test]
+    fn merge_equals_sequential() {
+        let waits = [1, 10_000, 3_000_000, 50, 7_000_000];
+        let mut all = BusyEstimator::new(500_000, 5_000);
+        waits.iter().for_each(|&w| all.add(w));
+        let mut a = BusyEstimator::new(500_000, 5_000);
+        let mut b = BusyEstimator::new(500_000, 5_000);
+        waits[..2].iter().for_each(|&w| a.add(w));
+        waits[2..].iter().for_each(|&w| b.add(w));
+        a.merge(&b);
+        assert_eq!(a.knocks, all.knocks);
+        assert!((a.busy_fraction() - all.busy_fraction()).abs() < 1e-12);
+    }
+}
