@@ -1,0 +1,338 @@
+//! The report model: plain `Serialize` structs, units in field names. Built from scans by the
+//! functions here; rendered as text, JSON or SVG elsewhere. This is the stable JSON schema
+//! documented in docs/analyzer.md; bump [`SCHEMA_VERSION`] when a field changes meaning.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::scan::{TraceScan, WaitAccumulator};
+
+/// Version of the JSON output schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Distribution of the waits (nanoseconds). Percentiles come from an HDR histogram with 3
+/// significant digits: each is within 0.1% of the exact value; min, mean and max are exact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitStats {
+    /// Shortest wait.
+    pub min: i64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: i64,
+    /// 90th percentile.
+    pub p90: i64,
+    /// 99th percentile.
+    pub p99: i64,
+    /// 99.9th percentile.
+    pub p99_9: i64,
+    /// Longest wait.
+    pub max: i64,
+}
+
+impl WaitStats {
+    pub fn from_accumulator(wait: &WaitAccumulator) -> Option<Self> {
+        if wait.count == 0 {
+            return None;
+        }
+        Some(WaitStats {
+            min: wait.min_ns,
+            mean: wait.mean_ns(),
+            p50: wait.quantile_ns(0.5),
+            p90: wait.quantile_ns(0.9),
+            p99: wait.quantile_ns(0.99),
+            p99_9: wait.quantile_ns(0.999),
+            max: wait.max_ns,
+        })
+    }
+}
+
+/// The figures that describe how contended the GIL was.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figures {
+    /// Knocks in the trace.
+    pub samples: u64,
+    /// Time from the first to the last knock, seconds (null without samples).
+    pub duration_s: Option<f64>,
+    /// Samples the recorder measured but could not store (from the run's counters).
+    pub dropped_samples: u64,
+    /// Wait distribution, nanoseconds (null without samples).
+    pub wait_ns: Option<WaitStats>,
+    /// Estimated fraction of time the GIL was busy (slot-weighted, see docs/analyzer.md).
+    pub busy_fraction: Option<f64>,
+    /// 95% Wilson interval of `busy_fraction`, `[low, high]`.
+    pub busy_fraction_ci95: Option<[f64; 2]>,
+    /// gilknocker-0.4.2's metric: total wait / total sampling-window time.
+    pub contention_metric: Option<f64>,
+    /// Where the window time of `contention_metric` came from: "recorded" (the recorder's
+    /// `window_ns_total` counter) or "sample_span" (last minus first knock, continuous schedule).
+    pub contention_window_source: Option<String>,
+    /// Estimated fraction of wall time at which a request for the GIL would have waited 1 ms or
+    /// more (time-weighted).
+    pub long_wait_fraction: Option<f64>,
+}
+
+impl Figures {
+    pub fn from_scan(scan: &TraceScan) -> Self {
+        let samples = scan.samples();
+        let span_ns = match (scan.first_time_ns, scan.last_time_ns) {
+            (Some(first), Some(last)) => Some(last.saturating_sub(first)),
+            _ => None,
+        };
+        let (window_ns, window_source) = match contention_window(scan) {
+            Some((window, source)) => (Some(window), Some(source)),
+            None => (None, None),
+        };
+        let contention_metric = match window_ns {
+            Some(window) if samples > 0 => Some(scan.wait.sum_ns as f64 / window),
+            _ => None,
+        };
+        Figures {
+            samples,
+            duration_s: span_ns.map(|s| s as f64 / 1e9),
+            dropped_samples: counters.dropped_samples,
+            wait_ns: WaitStats::from_accumulator(&scan.wait),
+            busy_fraction: finite(scan.busy.busy_fraction()),
+            busy_fraction_ci95: ci(scan.busy.busy_fraction_ci95()),
+            contention_metric,
+            contention_window_source: contention_metric
+                .and(window_source)
+                .map(str::to_string),
+            long_wait_fraction: finite(scan.busy.long_wait_fraction()),
+        }
+    }
+}
+
+/// The window time the 0.4.2 contention metric divides by, and where it came from: the
+/// recorder's `window_ns_total` counter when present (the whole run, windowed or not), else the
+/// span from the first to the last knock of a continuous schedule. A windowed trace without the
+/// counter has no known window time.
+pub fn contention_window(scan: &TraceScan) -> Option<(f64, &'static str)> {
+    let counters = &scan.metadata.counters;
+    if counters.window_ns_total > 0 {
+        return Some((counters.window_ns_total as f64, "recorded"));
+    }
+    let span = scan.last_time_ns?.saturating_sub(scan.first_time_ns?);
+    (scan.metadata.schedule.kind == gilknocker_trace::ScheduleKind::Continuous && span > 0)
+        .then_some((span as f64, "sample_span"))
+}
+
+fn finite(value: f64) -> Option<f64> {
+    value.is_finite().then_some(value)
+}
+
+fn ci((low, high): (f64, f64)) -> Option<[f64; 2]> {
+    (low.is_finite() && high.is_finite()).then_some([low, high])
+}
+
+/// How the knocks were scheduled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleReport {
+    /// "continuous" or "windowed".
+    pub kind: String,
+    /// Pause between knocks (mean pause with jitter), nanoseconds.
+    pub polling_interval_ns: i64,
+    /// Length of a sampling window (windowed only), nanoseconds.
+    pub sampling_interval_ns: Option<i64>,
+    /// Pause between windows (windowed only), nanoseconds.
+    pub sleeping_interval_ns: Option<i64>,
+    /// Intervals drawn from an exponential distribution.
+    pub jitter: bool,
+}
+
+/// The recorder's counters, cumulative over the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountersReport {
+    /// Knocks made.
+    pub knocks: u64,
+    /// Samples lost because the writer fell behind.
+    pub dropped_samples: u64,
+    /// Scheduled knocks that fell inside a previous knock's wait.
+    pub skipped_busy_slots: u64,
+    /// Scheduled knocks missed because the knocker woke up late.
+    pub missed_late_slots: u64,
+    /// Total lateness of the knocker thread, nanoseconds.
+    pub late_ns_total: u64,
+    /// Worst lateness of the knocker thread, nanoseconds.
+    pub late_ns_max: u64,
+    /// Total time inside sampling windows, nanoseconds.
+    pub window_ns_total: u64,
+    /// Total wait measured by the recorder, nanoseconds.
+    pub wait_ns_total: u64,
+}
+
+/// What the trace says about the run that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Trace format version of the file.
+    pub format_version: u32,
+    /// Version of the gilknocker recorder.
+    pub recorder_version: String,
+    /// Python version, e.g. "3.13.1".
+    pub python_version: String,
+    /// Python implementation, e.g. "CPython".
+    pub python_implementation: String,
+    /// Whether the GIL was enabled (null when the interpreter could not tell).
+    pub gil_enabled: Option<bool>,
+    /// `sys.getswitchinterval()`, seconds.
+    pub switch_interval_s: Option<f64>,
+    pub schedule: ScheduleReport,
+    /// Waits above this counted as "busy", nanoseconds.
+    pub busy_threshold_ns: i64,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: i64,
+    /// Command line of the recorded process.
+    pub argv: Vec<String>,
+    /// Start of the recording, nanoseconds since the Unix epoch.
+    pub start_time_ns: i64,
+    /// End of the recording, nanoseconds since the Unix epoch (null if it did not end cleanly).
+    pub end_time_ns: Option<i64>,
+    /// The recorder stopped cleanly.
+    pub complete: bool,
+    /// Rebuilt by `recover` from the parts of a recording whose process died.
+    pub recovered: bool,
+    /// Read directly from the parts of an unfinished recording.
+    pub unfinished: bool,
+    /// Why the recording ended badly, if it did.
+    pub error: Option<String>,
+    pub counters: CountersReport,
+    /// User-supplied labels.
+    pub user: BTreeMap<String, String>,
+}
+
+impl RunReport {
+    pub fn from_scan(scan: &TraceScan) -> Self {
+        let m = &scan.metadata;
+        let c = &m.counters;
+        RunReport {
+            format_version: m.format_version,
+            recorder_version: m.recorder_version.clone(),
+            python_version: m.python_version.clone(),
+            python_implementation: m.python_implementation.clone(),
+            gil_enabled: m.gil_enabled,
+            switch_interval_s: finite(m.switch_interval_s),
+            schedule: ScheduleReport {
+                kind: m.schedule.kind.as_str().to_string(),
+                polling_interval_ns: m.schedule.polling_interval_ns,
+                sampling_interval_ns: m.schedule.sampling_interval_ns,
+                sleeping_interval_ns: m.schedule.sleeping_interval_ns,
+                jitter: m.schedule.jitter,
+            },
+            busy_threshold_ns: m.busy_threshold_ns,
+            host: m.host.clone(),
+            pid: m.pid,
+            argv: m.argv.clone(),
+            start_time_ns: m.start_time_ns,
+            end_time_ns: m.end_time_ns,
+            complete: m.complete,
+            recovered: m.recovered,
+            unfinished: scan.from_parts,
+            error: m.error.clone(),
+            counters: CountersReport {
+                knocks: c.knocks,
+                dropped_samples: c.dropped_samples,
+                skipped_busy_slots: c.skipped_busy_slots,
+                missed_late_slots: c.missed_late_slots,
+                late_ns_total: c.late_ns_total,
+                late_ns_max: c.late_ns_max,
+                window_ns_total: c.window_ns_total,
+                wait_ns_total: c.wait_ns_total,
+            },
+            user: m.user.clone(),
+        }
+    }
+}
+
+/// One trace in a summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceSummary {
+    /// The trace's path as given on the command line or found in a directory.
+    pub path: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+    pub run: RunReport,
+}
+
+impl TraceSummary {
+    pub fn from_scan(scan: &TraceScan) -> Self {
+        TraceSummary {
+            path: scan.path.display().to_string(),
+            figures: Figures::from_scan(scan),
+            run: RunReport::from_scan(scan),
+        }
+    }
+}
+
+/// The output of `summary`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryReport {
+    /// Version of this JSON schema.
+    pub schema_version: u32,
+    /// One entry per trace, in the order given (directories: sorted by name).
+    pub traces: Vec<TraceSummary>,
+    /// All traces together (only with two or more traces): histograms and busy estimators
+    /// merged, durations and window times added.
+    pub combined: Option<Figures>,
+}
+
+impl SummaryReport {
+    pub fn from_scans(scans: &[TraceScan]) -> Self {
+        let combined = (scans.len() > 1).then(|| combine(scans));
+        SummaryReport {
+            schema_version: SCHEMA_VERSION,
+            traces: scans.iter().map(TraceSummary::from_scan).collect(),
+            combined,
+        }
+    }
+}
+
+/// Merge the figures of several traces. The busy fraction weights each trace by its slots
+/// (knocks plus the slots their waits covered); the contention metric adds up waits and windows
+/// of the traces that have a window.
+fn combine(scans: &[TraceScan]) -> Figures {
+    let mut wait = WaitAccumulator::default();
+    let mut busy = scans[0].busy;
+    busy.knocks = 0;
+    busy.busy_knocks = 0;
+    busy.slots = 0.0;
+    busy.busy_slots = 0.0;
+    busy.long_wait_slots = 0.0;
+    let mut duration_s: Option<f64> = None;
+    let mut dropped = 0;
+    let mut wait_total = 0.0;
+    let mut window_total = 0.0;
+    let mut window_sources: Vec<&str> = Vec::new();
+    for scan in scans {
+        wait.merge(&scan.wait);
+        busy.merge(&scan.busy);
+        dropped += scan.metadata.counters.dropped_samples;
+        let figures = Figures::from_scan(scan);
+        if let Some(d) = figures.duration_s {
+            *duration_s.get_or_insert(0.0) += d;
+        }
+        if let Some((window, source)) = contention_window(scan) {
+            if scan.samples() > 0 {
+                wait_total += scan.wait.sum_ns as f64;
+                window_total += window;
+                if !window_sources.contains(&source) {
+                    window_sources.push(source);
+                }
+            }
+        }
+    }
+    let contention_metric = (window_total > 0.0).then(|| wait_total / window_total);
+    Figures {
+        samples: wait.count,
+        duration_s,
+        dropped_samples: dropped,
+        wait_ns: WaitStats::from_accumulator(&wait),
+        busy_fraction: finite(busy.busy_fraction()),
+        busy_fraction_ci95: ci(busy.busy_fraction_ci95()),
+        contention_metric,
+        contention_window_source: contention_metric.map(|_| window_sources.join("+")),
+        long_wait_fraction: finite(busy.long_wait_fraction()),
+    }
+}

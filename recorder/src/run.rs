@@ -1,0 +1,497 @@
+//! One recording: the knocker thread, the optional writer thread, and what they share.
+
+use std::ffi::CString;
+use std::path::PathBuf;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gilknocker_trace::{MergeStats, RunMetadata, Sample, TraceError, TraceWriter};
+use pyo3::ffi;
+
+use crate::live::Live;
+use crate::schedule::{knock_loop, Clock, Intervals, Probe, Recorder, Schedule};
+
+/// What a run needs besides the schedule.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub schedule: Schedule,
+    pub busy_threshold_ns: i64,
+    pub path: Option<PathBuf>,
+    /// How often the writer turns buffered samples into a part (bounds what a crash loses).
+    pub part_interval: Duration,
+    /// How often the writer drains the queue.
+    pub drain_interval: Duration,
+    pub queue_capacity: usize,
+    pub seed: u64,
+    /// Metadata template (schedule, counters and times are filled in by the run).
+    pub metadata: RunMetadata,
+}
+
+/// State shared by the knocker thread, the writer thread and Python.
+pub struct Shared {
+    base: Instant,
+    wall_at_base_ns: i64,
+    stop: AtomicBool,
+    live: Mutex<Live>,
+    knocker_done: AtomicBool,
+    /// Set by the writer when writing failed; the knocker issues the warning while it holds
+    /// the GIL (the writer thread never touches Python).
+    warn_message: Mutex<Option<String>>,
+    warn_pending: AtomicBool,
+    error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub fn now_ns(&self) -> i64 {
+        self.base.elapsed().as_nanos() as i64
+    }
+
+    pub fn live(&self) -> MutexGuard<'_, Live> {
+        // A panic while holding the lock cannot leave Live inconsistent in a way that matters
+        // more than losing the metrics: recover the guard.
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn report_error(&self, message: String) {
+        let mut error = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        if error.is_none() {
+            *error = Some(message.clone());
+            *self.warn_message.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+            self.warn_pending.store(true, Ordering::Release);
+        }
+    }
+
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Take the warning the knocker has not issued yet (so Python issues it instead).
+    pub fn take_pending_warning(&self) -> Option<String> {
+        if self.warn_pending.swap(false, Ordering::AcqRel) {
+            self.warn_message.lock().unwrap_or_else(|e| e.into_inner()).take()
+        } else {
+            None
+        }
+    }
+}
+
+struct RealClock {
+    shared: Arc<Shared>,
+}
+
+impl Clock for RealClock {
+    fn now_ns(&self) -> i64 {
+        self.shared.now_ns()
+    }
+    fn sleep_until(&mut self, deadline_ns: i64) {
+        let remaining = deadline_ns - self.shared.now_ns();
+        if remaining > 0 {
+            // stop() unparks us, so a long pause never delays it.
+            thread::park_timeout(Duration::from_nanos(remaining as u64));
+        }
+    }
+}
+
+/// Knocks on the real GIL with one thread state kept for the thread's whole life, so creating
+/// and destroying a thread state never falls inside the measured interval.
+struct GilProbe {
+    tstate: *mut ffi::PyThreadState,
+    shared: Arc<Shared>,
+}
+
+impl Probe for GilProbe {
+    #[inline]
+    fn acquire(&mut self) -> bool {
+        // Once finalization has begun Py_IsInitialized() reads 0; re-attaching then could make
+        // CPython < 3.14 exit the thread under us (cpython#87135), so stop knocking instead.
+        // SAFETY: Py_IsInitialized may be called at any time; the thread state is ours and
+        // detached.
+        unsafe {
+            if ffi::Py_IsInitialized() == 0 {
+                return false;
+            }
+            ffi::PyEval_RestoreThread(self.tstate);
+        }
+        true
+    }
+
+    #[inline]
+    fn release(&mut self) {
+        // SAFETY: we hold the GIL with our own thread state.
+        self.tstate = unsafe { ffi::PyEval_SaveThread() };
+    }
+
+    fn while_held(&mut self) {
+        if !self.shared.warn_pending.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(message) = self.shared.take_pending_warning() {
+            let text = CString::new(format!("gilknocker: {message}").replace('\0', " "))
+                .unwrap_or_default();
+            // SAFETY: we hold the GIL; a warning filter turned into an error leaves an
+            // exception set, which we clear: this thread has no caller to raise to.
+            unsafe {
+                if ffi::PyErr_WarnEx(ffi::PyExc_RuntimeWarning, text.as_ptr(), 1) != 0 {
+                    ffi::PyErr_Clear();
+                }
+            }
+        }
+    }
+}
+
+/// The knocker thread's sink: live statistics plus the queue to the writer.
+struct KnockerSink {
+    shared: Arc<Shared>,
+    queue: Option<SyncSender<Sample>>,
+}
+
+impl Recorder for KnockerSink {
+    #[inline]
+    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64) {
+        let mut dropped = 0;
+        if let Some(queue) = &self.queue {
+            let sample = Sample {
+                time_ns: self.shared.wall_at_base_ns.saturating_add(start_ns),
+                wait_ns,
+            };
+            match queue.try_send(sample) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => dropped = 1,
+            }
+        }
+        let mut live = self.shared.live();
+        live.knocked(start_ns, wait_ns, late_ns);
+        if dropped > 0 {
+            live.dropped(dropped);
+        }
+    }
+    fn skipped(&mut self, busy: u64, missed: u64) {
+        self.shared.live().skipped(busy, missed);
+    }
+    fn window_closed(&mut self, start_ns: i64, end_ns: i64) {
+        self.shared.live().window_closed(start_ns, end_ns);
+    }
+    fn window_opened(&mut self, start_ns: i64) {
+        self.shared.live().window_opened(start_ns);
+    }
+}
+
+/// Handle to a running recording.
+pub struct Run {
+    pub shared: Arc<Shared>,
+    knocker: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<Result<Option<MergeStats>, String>>>,
+    pub pid: u32,
+}
+
+/// Why a run could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Trace(TraceError),
+    Thread(String),
+}
+
+fn wall_now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl Run {
+    /// Start knocking. Must be called with the GIL *released*: the knocker thread takes the GIL
+    /// to create its thread state, and this returns only once it has (or failed to).
+    pub fn start(config: RunConfig) -> Result<Run, StartError> {
+        // Create the output first so that an unwritable path fails here, at the call site.
+        let writer = match &config.path {
+            Some(path) => Some(TraceWriter::create(path).map_err(StartError::Trace)?),
+            None => None,
+        };
+        let base = Instant::now();
+        let shared = Arc::new(Shared {
+            base,
+            wall_at_base_ns: wall_now_ns(),
+            stop: AtomicBool::new(false),
+            live: Mutex::new(Live::new(
+                config.schedule.polling_ns,
+                config.busy_threshold_ns,
+            )),
+            knocker_done: AtomicBool::new(false),
+            warn_message: Mutex::new(None),
+            warn_pending: AtomicBool::new(false),
+            error: Mutex::new(None),
+        });
+        let (queue, receiver) = match writer {
+            Some(_) => {
+                let (tx, rx) = sync_channel(config.queue_capacity.max(1));
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let knocker_shared = shared.clone();
+        let schedule = config.schedule;
+        let seed = config.seed;
+        let knocker = thread::Builder::new()
+            .name("gilknocker-knocker".into())
+            .spawn(move || knocker_main(knocker_shared, schedule, seed, queue, ready_tx))
+            .map_err(|e| StartError::Thread(format!("cannot start the knocker thread: {e}")))?;
+        if ready_rx.recv().is_err() {
+            let _ = knocker.join();
+            return Err(StartError::Thread(
+                "the knocker thread ended before it started knocking".into(),
+            ));
+        }
+
+        let writer_handle = match (writer, receiver) {
+            (Some(writer), Some(receiver)) => {
+                let writer_shared = shared.clone();
+                let mut metadata = config.metadata.clone();
+                metadata.schedule = config.schedule.info();
+                metadata.busy_threshold_ns = config.busy_threshold_ns;
+                metadata.start_time_ns = shared.wall_at_base_ns;
+                let part_interval = config.part_interval;
+                let drain_interval = config.drain_interval;
+                let spawned = thread::Builder::new()
+                    .name("gilknocker-writer".into())
+                    .spawn(move || {
+                        writer_main(
+                            writer_shared,
+                            writer,
+                            receiver,
+                            metadata,
+                            part_interval,
+                            drain_interval,
+                        )
+                    });
+                match spawned {
+                    Ok(handle) => Some(handle),
+                    Err(e) => {
+                        // Without a writer the samples would pile up: stop knocking too.
+                        shared.stop.store(true, Ordering::Release);
+                        knocker.thread().unpark();
+                        let _ = knocker.join();
+                        return Err(StartError::Thread(format!(
+                            "cannot start the writer thread: {e}"
+                        )));
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(Run {
+            shared,
+            knocker: Some(knocker),
+            writer: writer_handle,
+            pid: std::process::id(),
+        })
+    }
+
+    /// Stop and wait (call with the GIL released) at most `timeout` for the threads. Returns a
+    /// message for the user when something went wrong (the recording itself never raises).
+    pub fn stop(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(knocker) = self.knocker.take() {
+            knocker.thread().unpark();
+            if !join_until(&knocker, deadline) {
+                // Leave it: it ends by itself (or with the process). Never hang the caller.
+                std::mem::forget(knocker);
+                return Some(format!(
+                    "timed out after {:.3} s waiting for the knocker thread to stop",
+                    timeout.as_secs_f64()
+                ));
+            }
+            let _ = knocker.join();
+        }
+        self.shared.knocker_done.store(true, Ordering::Release);
+        let mut messages: Vec<String> = Vec::new();
+        if let Some(writer) = self.writer.take() {
+            writer.thread().unpark();
+            if !join_until(&writer, deadline) {
+                std::mem::forget(writer);
+                messages.push(format!(
+                    "timed out after {:.3} s waiting for the trace to be written; it will be \
+                     finished in the background if the process lives on",
+                    timeout.as_secs_f64()
+                ));
+            } else {
+                match writer.join() {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(message)) => messages.push(message),
+                    Err(_) => messages.push("the writer thread panicked".into()),
+                }
+            }
+        }
+        if messages.is_empty() {
+            None
+        } else {
+            Some(messages.join("; "))
+        }
+    }
+
+    /// After fork() in the child: the threads do not exist here. Forget them without joining
+    /// (joining a thread of the parent would fail or hang) and never touch the parent's file.
+    pub fn forget_after_fork(mut self) {
+        if let Some(k) = self.knocker.take() {
+            std::mem::forget(k);
+        }
+        if let Some(w) = self.writer.take() {
+            std::mem::forget(w);
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.knocker.as_ref().map(|k| k.is_finished()).unwrap_or(true)
+    }
+}
+
+fn join_until<T>(handle: &JoinHandle<T>, deadline: Instant) -> bool {
+    let mut pause = Duration::from_micros(20);
+    while !handle.is_finished() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(2));
+    }
+    true
+}
+
+fn knocker_main(
+    shared: Arc<Shared>,
+    schedule: Schedule,
+    seed: u64,
+    queue: Option<SyncSender<Sample>>,
+    ready: std::sync::mpsc::Sender<()>,
+) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack (default 50 µs), so
+    // sleeps end close to their deadline.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+    // SAFETY: the thread that started us released the GIL and waits for `ready`; the
+    // interpreter is initialized (we were started from Python code).
+    let (gstate, tstate) = unsafe {
+        let gstate = ffi::PyGILState_Ensure();
+        (gstate, ffi::PyEval_SaveThread())
+    };
+    let _ = ready.send(());
+    let mut probe = GilProbe {
+        tstate,
+        shared: shared.clone(),
+    };
+    let mut clock = RealClock {
+        shared: shared.clone(),
+    };
+    let mut sink = KnockerSink {
+        shared: shared.clone(),
+        queue,
+    };
+    let mut intervals = Intervals::new(schedule.jitter, seed);
+    let stopped = knock_loop(
+        &schedule,
+        &mut intervals,
+        &mut clock,
+        &mut probe,
+        &mut sink,
+        &shared.stop,
+    );
+    drop(sink);
+    // Give the thread state back to the interpreter, unless it is already going away (then
+    // leak it: touching it during finalization is what crashes other recorders).
+    // SAFETY: our thread state is detached; Py_IsInitialized is safe to call at any time.
+    unsafe {
+        if stopped && ffi::Py_IsInitialized() != 0 {
+            ffi::PyEval_RestoreThread(probe.tstate);
+            ffi::PyGILState_Release(gstate);
+        }
+    }
+    shared.knocker_done.store(true, Ordering::Release);
+}
+
+fn writer_main(
+    shared: Arc<Shared>,
+    mut writer: TraceWriter,
+    receiver: Receiver<Sample>,
+    metadata: RunMetadata,
+    part_interval: Duration,
+    drain_interval: Duration,
+) -> Result<Option<MergeStats>, String> {
+    let mut failed = false;
+    let mut last_part = Instant::now();
+    let snapshot = |complete: bool| {
+        let mut m = metadata.clone();
+        m.counters = shared.live().run_counters();
+        m.complete = complete;
+        if complete {
+            m.end_time_ns = Some(wall_now_ns());
+        }
+        m.error = shared.error();
+        m
+    };
+    // Bound memory even if the knocker outruns part_interval.
+    const MAX_BUFFERED: usize = 1 << 20;
+    loop {
+        let finishing = shared.knocker_done.load(Ordering::Acquire);
+        let mut lost = 0u64;
+        while let Ok(sample) = receiver.try_recv() {
+            if failed {
+                lost += 1;
+            } else {
+                writer.push(sample);
+            }
+        }
+        if lost > 0 {
+            shared.live().dropped(lost);
+        }
+        let due = last_part.elapsed() >= part_interval || writer.buffered() >= MAX_BUFFERED;
+        if !failed && !finishing && due && writer.buffered() > 0 {
+            let buffered = writer.buffered() as u64;
+            if let Err(e) = writer.write_part(&snapshot(false)) {
+                failed = true;
+                shared.live().dropped(buffered);
+                shared.report_error(format!(
+                    "writing the trace failed, recording continues without it: {e}"
+                ));
+            }
+            last_part = Instant::now();
+        }
+        if finishing {
+            break;
+        }
+        thread::park_timeout(drain_interval);
+    }
+    // The knocker has stopped: everything it produced is in the queue or already drained.
+    let mut lost = 0u64;
+    while let Ok(sample) = receiver.try_recv() {
+        if failed {
+            lost += 1;
+        } else {
+            writer.push(sample);
+        }
+    }
+    if lost > 0 {
+        shared.live().dropped(lost);
+    }
+    let path = writer.path().to_path_buf();
+    match writer.finish(&snapshot(true)) {
+        Ok(stats) => match shared.error() {
+            // Parts written before the failure were merged, but samples were lost.
+            Some(message) if failed => Err(format!("{message} (the trace holds what was written before)")),
+            _ => Ok(Some(stats)),
+        },
+        Err(e) => Err(format!(
+            "could not finish the trace: {e}; what was written is kept in {} (recover with \
+             `gilknock-analyze recover {}`)",
+            gilknocker_trace::parts_dir(&path).display(),
+            path.display()
+        )),
+    }
+}

@@ -1,0 +1,341 @@
+//! The knock loop, written against a [`Clock`] and a [`Probe`] so that scheduling, lateness,
+//! window accounting and drop accounting are tested exactly, on a fake clock, without sleeping.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gilknocker_trace::{ScheduleInfo, ScheduleKind};
+
+/// Monotonic time and sleeping.
+pub trait Clock {
+    /// Monotonic nanoseconds.
+    fn now_ns(&self) -> i64;
+    /// Sleep until `deadline_ns` or until woken (a stop request); may return early.
+    fn sleep_until(&mut self, deadline_ns: i64);
+}
+
+/// Something to knock on: the GIL, or a fake.
+pub trait Probe {
+    /// Take the GIL. Returns false when the interpreter is shutting down: the loop must end
+    /// at once, without releasing.
+    fn acquire(&mut self) -> bool;
+    /// Give the GIL back.
+    fn release(&mut self);
+    /// Called with the GIL held, outside the measured interval (used to issue warnings).
+    fn while_held(&mut self) {}
+}
+
+/// Where each sample goes. Must never block.
+pub trait Recorder {
+    /// `start_ns` is monotonic; `wait_ns` the acquisition time; `after_ns` when the knock ended.
+    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64);
+    /// Slots that fell due while the previous knock waited (busy) or while the knocker thread
+    /// was late (missed).
+    fn skipped(&mut self, busy: u64, missed: u64);
+    /// A sampling window closed after `length_ns`.
+    fn window_closed(&mut self, start_ns: i64, end_ns: i64);
+    /// A sampling window opened.
+    fn window_opened(&mut self, start_ns: i64);
+}
+
+/// The schedule as the loop uses it (nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    pub kind: ScheduleKind,
+    pub polling_ns: i64,
+    pub sampling_ns: i64,
+    pub sleeping_ns: i64,
+    pub jitter: bool,
+}
+
+impl Schedule {
+    pub fn info(&self) -> ScheduleInfo {
+        let windowed = self.kind == ScheduleKind::Windowed;
+        ScheduleInfo {
+            kind: self.kind,
+            polling_interval_ns: self.polling_ns,
+            sampling_interval_ns: windowed.then_some(self.sampling_ns),
+            sleeping_interval_ns: windowed.then_some(self.sleeping_ns),
+            jitter: self.jitter,
+        }
+    }
+}
+
+/// Draws intervals: fixed, or exponential with the given mean (a Poisson process of knocks
+/// samples time uniformly, so it cannot lock onto a periodic workload).
+pub struct Intervals {
+    jitter: bool,
+    rng: fastrand::Rng,
+}
+
+impl Intervals {
+    pub fn new(jitter: bool, seed: u64) -> Self {
+        Intervals {
+            jitter,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    pub fn draw(&mut self, mean_ns: i64) -> i64 {
+        if !self.jitter {
+            return mean_ns;
+        }
+        // Inverse transform; 1 - u is in (0, 1] so the log is finite. Cap at 20 means so a
+        // freak draw cannot stall the knocker.
+        let u = 1.0 - self.rng.f64();
+        let draw = -u.ln() * mean_ns as f64;
+        (draw.min(20.0 * mean_ns as f64) as i64).max(1)
+    }
+}
+
+/// Run the knock loop until `stop` is set or the probe reports interpreter shutdown.
+/// Returns true when it ended because of `stop`.
+pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
+    schedule: &Schedule,
+    intervals: &mut Intervals,
+    clock: &mut C,
+    probe: &mut P,
+    recorder: &mut R,
+    stop: &AtomicBool,
+) -> bool {
+    let windowed = schedule.kind == ScheduleKind::Windowed;
+    let mut window_start = clock.now_ns();
+    let mut window_end = if windowed {
+        window_start + schedule.sampling_ns
+    } else {
+        i64::MAX
+    };
+    recorder.window_opened(window_start);
+    let mut due = window_start + intervals.draw(schedule.polling_ns);
+    loop {
+        // Sleep toward the due time; re-check the stop flag after every wake-up.
+        loop {
+            if stop.load(Ordering::Acquire) {
+                recorder.window_closed(window_start, clock.now_ns().max(window_start));
+                return true;
+            }
+            if clock.now_ns() >= due {
+                break;
+            }
+            clock.sleep_until(due);
+        }
+        let start = clock.now_ns();
+        if !probe.acquire() {
+            recorder.window_closed(window_start, start.max(window_start));
+            return false;
+        }
+        let acquired = clock.now_ns();
+        probe.while_held();
+        probe.release();
+        recorder.knocked(start, acquired - start, start - due);
+
+        // Next due time: keep the grid (do not drift), skipping the slots that passed while
+        // this knock was late (missed) or waiting for the GIL (busy).
+        let mut next = due + intervals.draw(schedule.polling_ns);
+        let (mut busy, mut missed) = (0u64, 0u64);
+        while next <= acquired {
+            if next <= start {
+                missed += 1;
+            } else {
+                busy += 1;
+            }
+            next += intervals.draw(schedule.polling_ns);
+        }
+        if busy + missed > 0 {
+            recorder.skipped(busy, missed);
+        }
+        due = next;
+        if due >= window_end {
+            // The window is over (nominally at its end, or when an overlong wait ended).
+            let end = acquired.max(window_end);
+            recorder.window_closed(window_start, end);
+            due = end + intervals.draw(schedule.sleeping_ns);
+            loop {
+                if stop.load(Ordering::Acquire) {
+                    return true;
+                }
+                if clock.now_ns() >= due {
+                    break;
+                }
+                clock.sleep_until(due);
+            }
+            // The next window opens when its first knock is due.
+            window_start = clock.now_ns();
+            window_end = window_start + schedule.sampling_ns;
+            recorder.window_opened(window_start);
+            due = window_start;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A clock that only moves when slept on or when the probe says a wait happened.
+    #[derive(Clone)]
+    struct FakeClock {
+        now: Rc<Cell<i64>>,
+        /// Extra delay added to every wake-up (timer lateness).
+        wake_late_ns: i64,
+    }
+    impl Clock for FakeClock {
+        fn now_ns(&self) -> i64 {
+            self.now.get()
+        }
+        fn sleep_until(&mut self, deadline_ns: i64) {
+            self.now.set(deadline_ns.max(self.now.get()) + self.wake_late_ns);
+        }
+    }
+
+    /// Scripted waits; stops the loop after the script runs out.
+    struct FakeProbe {
+        now: Rc<Cell<i64>>,
+        waits: Vec<i64>,
+        next: usize,
+        stop: Rc<AtomicBool>,
+        finalizing_after: Option<usize>,
+    }
+    impl Probe for FakeProbe {
+        fn acquire(&mut self) -> bool {
+            if self.finalizing_after == Some(self.next) {
+                return false;
+            }
+            let wait = self.waits[self.next];
+            self.now.set(self.now.get() + wait);
+            self.next += 1;
+            if self.next == self.waits.len() {
+                self.stop.store(true, Ordering::Release);
+            }
+            true
+        }
+        fn release(&mut self) {}
+    }
+
+    #[derive(Default, Debug, PartialEq)]
+    struct Log {
+        knocks: Vec<(i64, i64, i64)>,
+        busy: u64,
+        missed: u64,
+        windows: Vec<(i64, i64)>,
+        opened: Vec<i64>,
+    }
+    impl Recorder for Log {
+        fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64) {
+            self.knocks.push((start_ns, wait_ns, late_ns));
+        }
+        fn skipped(&mut self, busy: u64, missed: u64) {
+            self.busy += busy;
+            self.missed += missed;
+        }
+        fn window_closed(&mut self, start_ns: i64, end_ns: i64) {
+            self.windows.push((start_ns, end_ns));
+        }
+        fn window_opened(&mut self, start_ns: i64) {
+            self.opened.push(start_ns);
+        }
+    }
+
+    fn run(schedule: Schedule, waits: Vec<i64>, wake_late_ns: i64) -> (Log, bool) {
+        run_with(schedule, waits, wake_late_ns, None)
+    }
+
+    fn run_with(
+        schedule: Schedule,
+        waits: Vec<i64>,
+        wake_late_ns: i64,
+        finalizing_after: Option<usize>,
+    ) -> (Log, bool) {
+        let now = Rc::new(Cell::new(1_000));
+        let stop = Rc::new(AtomicBool::new(false));
+        let mut clock = FakeClock {
+            now: now.clone(),
+            wake_late_ns,
+        };
+        let mut probe = FakeProbe {
+            now,
+            waits,
+            next: 0,
+            stop: stop.clone(),
+            finalizing_after,
+        };
+        let mut log = Log::default();
+        let mut intervals = Intervals::new(schedule.jitter, 7);
+        let stopped = knock_loop(&schedule, &mut intervals, &mut clock, &mut probe, &mut log, &stop);
+        (log, stopped)
+    }
+
+    fn continuous(polling_ns: i64) -> Schedule {
+        Schedule {
+            kind: ScheduleKind::Continuous,
+            polling_ns,
+            sampling_ns: 0,
+            sleeping_ns: 0,
+            jitter: false,
+        }
+    }
+
+    #[test]
+    fn continuous_knocks_on_a_fixed_grid() {
+        let (log, stopped) = run(continuous(100), vec![10, 10, 10], 0);
+        assert!(stopped);
+        // Knocks at 1100, 1200, 1300: waits do not shift the grid.
+        assert_eq!(log.knocks, vec![(1100, 10, 0), (1200, 10, 0), (1300, 10, 0)]);
+        assert_eq!((log.busy, log.missed), (0, 0));
+        assert_eq!(log.windows, vec![(1000, 1310)]);
+    }
+
+    #[test]
+    fn long_waits_skip_busy_slots_without_drifting() {
+        // The second knock waits 350 ns: slots at 1300, 1400, 1500 fall inside its wait.
+        let (log, _) = run(continuous(100), vec![0, 350, 0], 0);
+        assert_eq!(log.knocks, vec![(1100, 0, 0), (1200, 350, 0), (1600, 0, 0)]);
+        assert_eq!((log.busy, log.missed), (3, 0));
+    }
+
+    #[test]
+    fn late_wakeups_are_recorded_as_lateness_and_missed_slots() {
+        // Every wake-up is 250 ns late: slots that passed while asleep are missed, not busy.
+        let (log, _) = run(continuous(100), vec![0, 0], 250);
+        assert_eq!(log.knocks, vec![(1350, 0, 250), (1650, 0, 250)]);
+        assert_eq!((log.busy, log.missed), (0, 4));
+    }
+
+    #[test]
+    fn windowed_schedule_knocks_in_windows_and_sleeps_between() {
+        let schedule = Schedule {
+            kind: ScheduleKind::Windowed,
+            polling_ns: 100,
+            sampling_ns: 300,
+            sleeping_ns: 1_000,
+            jitter: false,
+        };
+        let (log, _) = run(schedule, vec![5; 5], 0);
+        // Window 1 opens at 1000: knocks at 1100, 1200; the next due (1300) closes it.
+        // Sleep 1000 ns from 1300 to 2300; window 2 knocks at once, then every 100 ns.
+        let starts: Vec<i64> = log.knocks.iter().map(|k| k.0).collect();
+        assert_eq!(starts, vec![1100, 1200, 2300, 2400, 2500]);
+        assert_eq!(log.opened, vec![1000, 2300]);
+        assert_eq!(log.windows, vec![(1000, 1300), (2300, 2600)]);
+    }
+
+    #[test]
+    fn interpreter_shutdown_ends_the_loop_without_release() {
+        let (log, stopped) = run_with(continuous(100), vec![1, 1, 1, 1], 0, Some(2));
+        assert!(!stopped);
+        assert_eq!(log.knocks.len(), 2);
+    }
+
+    #[test]
+    fn jittered_intervals_have_the_requested_mean() {
+        let mut intervals = Intervals::new(true, 42);
+        let n = 200_000;
+        let total: i64 = (0..n).map(|_| intervals.draw(1_000_000)).sum();
+        let mean = total as f64 / n as f64;
+        // Exponential, capped at 20 means (removes e^-20 of the mass): mean within 1%.
+        assert!((mean - 1e6).abs() < 1e4, "mean {mean}");
+        let mut fixed = Intervals::new(false, 42);
+        assert_eq!(fixed.draw(1234), 1234);
+    }
+}
