@@ -1,0 +1,474 @@
+"""The public API: Knocker, KnockKnock, record, load, recover.
+
+Defaults, validation and ergonomics live here; the native module takes every argument
+explicitly (see ``_native.pyi``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import json
+import os
+import platform
+import socket
+import sys
+import threading
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from gilknocker import _native
+
+StrPath = Union[str, "os.PathLike[str]"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Pause between knocks of a continuous recording (mean, with jitter).
+DEFAULT_POLLING_INTERVAL_MICROS = 1000
+#: A knock that waits longer than this found the GIL busy.
+DEFAULT_BUSY_THRESHOLD_MICROS = _native.DEFAULT_BUSY_THRESHOLD_NS / 1000
+#: Samples reach disk at least this often while recording (bounds what a crash loses).
+DEFAULT_PART_INTERVAL_MS = 500
+DEFAULT_QUEUE_CAPACITY = 1 << 16
+#: How long stop() waits for the threads and the final merge before warning and returning.
+DEFAULT_STOP_TIMEOUT_S = 60.0
+_DRAIN_INTERVAL_NS = 20_000_000
+
+__all__ = [
+    "DEFAULT_POLLING_INTERVAL_MICROS",
+    "KnockKnock",
+    "Knocker",
+    "Metrics",
+    "TraceFormatError",
+    "load",
+    "record",
+    "recover",
+]
+
+TraceFormatError = _native.TraceFormatError
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What a knocker measured (since start, or since the last reset).
+
+    Times are in microseconds. ``busy_fraction`` is the estimated fraction of time the GIL was
+    busy, i.e. the chance that a thread asking for the GIL at a random moment had to wait;
+    ``contention_metric`` is gilknocker 0.4.2's figure (total wait / total sampling time).
+    """
+
+    total_samples: int
+    avg_acquisition_time_micros: float
+    max_acquisition_time_micros: float
+    min_acquisition_time_micros: float
+    p50_acquisition_time_micros: float
+    p90_acquisition_time_micros: float
+    p99_acquisition_time_micros: float
+    p999_acquisition_time_micros: float
+    contention_metric: float
+    busy_fraction: float
+    busy_fraction_ci95: tuple[float, float]
+    long_wait_fraction: float
+    dropped_samples: int
+    skipped_busy_slots: int
+    missed_late_slots: int
+    mean_lateness_micros: float
+    max_lateness_micros: float
+    duration_s: float
+    path: Optional[str] = field(default=None)
+
+    @classmethod
+    def _from_native(cls, raw: dict[str, Any], path: Optional[str]) -> Metrics:
+        us = 1e-3
+        ci = raw["busy_fraction_ci95"]
+        return cls(
+            total_samples=int(raw["knocks"]),
+            avg_acquisition_time_micros=float(raw["wait_ns_mean"]) * us,
+            max_acquisition_time_micros=float(raw["wait_ns_max"]) * us,
+            min_acquisition_time_micros=float(raw["wait_ns_min"]) * us,
+            p50_acquisition_time_micros=float(raw["wait_ns_p50"]) * us,
+            p90_acquisition_time_micros=float(raw["wait_ns_p90"]) * us,
+            p99_acquisition_time_micros=float(raw["wait_ns_p99"]) * us,
+            p999_acquisition_time_micros=float(raw["wait_ns_p99_9"]) * us,
+            contention_metric=float(raw["contention_metric"]),
+            busy_fraction=float(raw["busy_fraction"]),
+            busy_fraction_ci95=(float(ci[0]), float(ci[1])),
+            long_wait_fraction=float(raw["long_wait_fraction"]),
+            dropped_samples=int(raw["dropped_samples"]),
+            skipped_busy_slots=int(raw["skipped_busy_slots"]),
+            missed_late_slots=int(raw["missed_late_slots"]),
+            mean_lateness_micros=float(raw["late_ns_mean"]) * us,
+            max_lateness_micros=float(raw["late_ns_max"]) * us,
+            duration_s=float(raw["duration_ns"]) * 1e-9,
+            path=path,
+        )
+
+    def __str__(self) -> str:
+        lo, hi = self.busy_fraction_ci95
+        lines = [
+            f"samples            {self.total_samples}",
+            f"duration           {self.duration_s:.3f} s",
+            f"busy fraction      {self.busy_fraction:.3f} (95% CI {lo:.3f}-{hi:.3f})",
+            f"waited >= 1 ms     {self.long_wait_fraction:.3f} of the time",
+            f"contention metric  {self.contention_metric:.3f} (gilknocker 0.4.2)",
+            "wait (µs)          "
+            f"mean {self.avg_acquisition_time_micros:.1f}  "
+            f"p50 {self.p50_acquisition_time_micros:.1f}  "
+            f"p90 {self.p90_acquisition_time_micros:.1f}  "
+            f"p99 {self.p99_acquisition_time_micros:.1f}  "
+            f"p99.9 {self.p999_acquisition_time_micros:.1f}  "
+            f"max {self.max_acquisition_time_micros:.1f}",
+        ]
+        if self.dropped_samples:
+            lines.append(f"dropped samples    {self.dropped_samples}")
+        if self.path:
+            lines.append(f"trace              {self.path}")
+        return "\n".join(lines)
+
+
+def _micros(name: str, value: object, *, allow_none: bool = False) -> Optional[int]:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{name} must be a positive int (microseconds), got {type(value).__name__}"
+        )
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of microseconds, got {value}")
+    return value
+
+
+def _positive_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return float(value)
+
+
+def _gil_enabled() -> Optional[bool]:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return bool(is_enabled()) if is_enabled is not None else None
+
+
+# Running knockers, so that interpreter exit and fork() can reach them without keeping them
+# alive.
+_live: weakref.WeakSet[Knocker] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def _stop_all_at_exit() -> None:
+    with _live_lock:
+        running = list(_live)
+    for knocker in running:
+        with contextlib.suppress(Exception):
+            knocker.stop()
+
+
+def _forget_all_in_child() -> None:
+    # The parent's threads do not exist in the child; never join them or write the parent's
+    # trace from here.
+    for knocker in list(_live):
+        knocker._native._after_fork_child()
+    _live.clear()
+
+
+atexit.register(_stop_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_all_in_child)
+
+
+class Knocker:
+    """Measure GIL contention with a native thread that knocks on the GIL.
+
+    Without ``sampling_interval_micros``/``sleeping_interval_micros`` it knocks continuously,
+    on average every ``polling_interval_micros`` (exponentially distributed intervals when
+    ``jitter``, so periodic workloads cannot fool it). With them it follows gilknocker 0.4.2's
+    schedule: knock every ``polling_interval_micros`` during windows of
+    ``sampling_interval_micros``, pausing ``sleeping_interval_micros`` between windows.
+
+    With ``path`` the samples are also written to a Parquet trace.
+    """
+
+    def __init__(
+        self,
+        polling_interval_micros: int = DEFAULT_POLLING_INTERVAL_MICROS,
+        sampling_interval_micros: Optional[int] = None,
+        sleeping_interval_micros: Optional[int] = None,
+        *,
+        path: Optional[StrPath] = None,
+        jitter: bool = True,
+        busy_threshold_micros: float = DEFAULT_BUSY_THRESHOLD_MICROS,
+        metadata: Optional[dict[str, str]] = None,
+        part_interval_ms: float = DEFAULT_PART_INTERVAL_MS,
+        queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
+        stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
+        seed: Optional[int] = None,
+    ) -> None:
+        polling = _micros("polling_interval_micros", polling_interval_micros)
+        sampling = _micros("sampling_interval_micros", sampling_interval_micros, allow_none=True)
+        sleeping = _micros("sleeping_interval_micros", sleeping_interval_micros, allow_none=True)
+        assert polling is not None
+        if (sampling is None) != (sleeping is None):
+            # One given: the other takes gilknocker 0.4.2's default.
+            sampling = sampling if sampling is not None else 10 * polling
+            sleeping = sleeping if sleeping is not None else 100 * polling
+        if not isinstance(jitter, bool):
+            raise TypeError(f"jitter must be True or False, got {type(jitter).__name__}")
+        threshold = float(busy_threshold_micros)
+        if isinstance(busy_threshold_micros, bool) or not threshold >= 0:
+            raise ValueError(f"busy_threshold_micros must be >= 0, got {busy_threshold_micros}")
+        part_interval = _positive_number("part_interval_ms", part_interval_ms)
+        if isinstance(queue_capacity, bool) or not isinstance(queue_capacity, int):
+            raise TypeError("queue_capacity must be an int")
+        if queue_capacity < 1:
+            raise ValueError(f"queue_capacity must be at least 1, got {queue_capacity}")
+        self._stop_timeout_s = _positive_number("stop_timeout_s", stop_timeout_s)
+        user = {}
+        for key, value in (metadata or {}).items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError("metadata must map str to str")
+            user[key] = value
+        if path is not None:
+            path = os.fspath(path)
+            if not isinstance(path, str):
+                raise TypeError("path must be a str or os.PathLike[str]")
+        self._path: Optional[str] = path
+        from gilknocker import __version__
+
+        self._native = _native.Recorder(
+            polling_interval_ns=polling * 1000,
+            sampling_interval_ns=None if sampling is None else sampling * 1000,
+            sleeping_interval_ns=None if sleeping is None else sleeping * 1000,
+            jitter=jitter,
+            busy_threshold_ns=round(threshold * 1000),
+            path=path,
+            part_interval_ns=round(part_interval * 1e6),
+            drain_interval_ns=min(_DRAIN_INTERVAL_NS, round(part_interval * 1e6)),
+            queue_capacity=queue_capacity,
+            seed=seed if seed is not None else int.from_bytes(os.urandom(8), "little"),
+            python_version=platform.python_version(),
+            python_implementation=platform.python_implementation(),
+            gil_enabled=_gil_enabled(),
+            switch_interval_s=sys.getswitchinterval(),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            argv=[str(a) for a in getattr(sys, "argv", [])],
+            recorder_version=__version__,
+            user=user,
+        )
+
+    @property
+    def path(self) -> Optional[str]:
+        """Where the trace goes (None when not recording to a file)."""
+        return self._path
+
+    def start(self) -> None:
+        """Start knocking (and recording, with a path). Raises RuntimeError when running."""
+        self._native.start()
+        with _live_lock:
+            _live.add(self)
+
+    def stop(self) -> None:
+        """Stop, finish the trace, and return. Safe to call twice, from any thread.
+
+        Never raises because of the recording: problems (a full disk, a timeout) become a
+        RuntimeWarning.
+        """
+        message = self._native.stop(self._stop_timeout_s)
+        with _live_lock:
+            _live.discard(self)
+        pending = self._native.take_warning()
+        for text in (pending, message):
+            if text:
+                warnings.warn(f"gilknocker: {text}", RuntimeWarning, stacklevel=2)
+
+    @property
+    def is_running(self) -> bool:
+        return self._native.is_running
+
+    @property
+    def contention_metric(self) -> float:
+        """gilknocker 0.4.2's metric (total wait / total sampling time), live while running."""
+        return self._native.contention_metric
+
+    def reset_contention_metric(self) -> None:
+        """Forget what was measured so far (the trace file keeps every sample)."""
+        self._native.reset()
+
+    def get_metrics(self) -> Metrics:
+        """Metrics since start (or reset); live while running, frozen after stop."""
+        raw = self._native.metrics()
+        if raw is None:
+            raise RuntimeError("no metrics yet: start() the knocker first")
+        return Metrics._from_native(raw, self._path)
+
+    def __enter__(self) -> Knocker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        target = f" path={self._path!r}" if self._path else ""
+        return f"<gilknocker.Knocker {state}{target}>"
+
+
+class KnockKnock:
+    """Drop-in replacement for gilknocker 0.4.2's ``KnockKnock``.
+
+    ``contention_metric`` is total wait / total sampling time since start or the last reset,
+    live while running and frozen after ``stop()``. ``start()`` arranges a stop at interpreter
+    exit; ``stop()`` is idempotent.
+    """
+
+    def __init__(
+        self,
+        polling_interval_micros: Optional[int] = None,
+        sampling_interval_micros: Optional[int] = None,
+        sleeping_interval_micros: Optional[int] = None,
+        timeout_micros: Optional[int] = None,
+    ) -> None:
+        polling = _micros("polling_interval_micros", polling_interval_micros, allow_none=True)
+        polling = polling if polling is not None else 1000
+        sampling = _micros("sampling_interval_micros", sampling_interval_micros, allow_none=True)
+        sampling = sampling if sampling is not None else 10 * polling
+        sleeping = _micros("sleeping_interval_micros", sleeping_interval_micros, allow_none=True)
+        sleeping = sleeping if sleeping is not None else 100 * polling
+        timeout = _micros("timeout_micros", timeout_micros, allow_none=True)
+        # 0.4.2's default timeout; ours only bounds stop(), which normally takes microseconds.
+        timeout = timeout if timeout is not None else max(sampling, sleeping) + 1000
+        self._knocker = Knocker(
+            polling,
+            sampling,
+            sleeping,
+            jitter=False,
+            stop_timeout_s=timeout * 1e-6,
+        )
+
+    def start(self) -> None:
+        """Start knocking. Calling it again restarts (the metric starts again at 0)."""
+        if self._knocker.is_running:
+            self._knocker.stop()
+        self._knocker.start()
+
+    def stop(self) -> None:
+        """Stop knocking. Safe to call more than once."""
+        self._knocker.stop()
+
+    @property
+    def contention_metric(self) -> float:
+        return self._knocker.contention_metric
+
+    def reset_contention_metric(self) -> None:
+        self._knocker.reset_contention_metric()
+
+    @property
+    def is_running(self) -> bool:
+        return self._knocker.is_running
+
+    def get_metrics(self) -> Metrics:
+        return self._knocker.get_metrics()
+
+
+class record(contextlib.ContextDecorator):
+    """Record a Parquet trace of a block (``with``) or of each call (decorator).
+
+    ``with gilknocker.record("run.parquet") as rec: ...`` then ``rec.metrics``. Keyword
+    arguments are those of :class:`Knocker`.
+    """
+
+    def __init__(self, path: StrPath, **options: Any) -> None:
+        self.path = os.fspath(path)
+        self._options = options
+        # Validate now, at the call site, not when the block starts.
+        Knocker(path=None, **options)
+        self._knocker: Optional[Knocker] = None
+        self._metrics: Optional[Metrics] = None
+
+    def __enter__(self) -> record:
+        if self._knocker is not None and self._knocker.is_running:
+            raise RuntimeError(f"already recording to {self.path}")
+        self._knocker = Knocker(path=self.path, **self._options)
+        self._metrics = None
+        self._knocker.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        knocker = self._knocker
+        if knocker is None:
+            return
+        knocker.stop()
+        self._metrics = knocker.get_metrics()
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    @property
+    def metrics(self) -> Metrics:
+        """Live while recording, final after the block."""
+        if self._metrics is not None:
+            return self._metrics
+        if self._knocker is None:
+            raise RuntimeError("nothing recorded yet")
+        return self._knocker.get_metrics()
+
+
+def _parse_value(key: str, value: str) -> Any:
+    if key == "argv":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if value in ("true", "false"):
+        return value == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def read_metadata(path: StrPath) -> dict[str, Any]:
+    """A trace's run metadata (keys without the ``gilknocker.`` prefix, values typed).
+
+    Raises TraceFormatError if the file is not a gilknocker trace this version reads.
+    """
+    raw = _native.read_metadata(os.fspath(path))
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key[len("gilknocker.") :] if key.startswith("gilknocker.") else key
+        out[name] = _parse_value(name, value)
+    return out
+
+
+def load(path: StrPath) -> Any:
+    """Load a trace as a pandas DataFrame (``time``, ``wait_ns``) with the run metadata in
+    ``df.attrs``. Also reads the parts of an unfinished recording. Needs pandas and pyarrow
+    (``pip install gilknocker[pandas]``).
+    """
+    import pandas as pd
+
+    path = os.fspath(path)
+    attrs = read_metadata(path)
+    source = path if os.path.exists(path) else os.fspath(_native.parts_dir(path))
+    df = pd.read_parquet(source, columns=["time", "wait_ns"])
+    df.attrs.update(attrs)
+    return df
+
+
+def recover(path: StrPath) -> tuple[int, int]:
+    """Finish a trace whose recording process died: merge the parts left in
+    ``<path>.parts`` into ``path``. Returns (parts merged, rows)."""
+    parts, rows = _native.recover(os.fspath(path))
+    return parts, rows
