@@ -45,9 +45,11 @@ pub enum ReportFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Percentiles are within 0.1% (HDR histogram, 3 significant digits); min, mean and \
+#[command(
+    after_help = "Percentiles are within 0.1% (HDR histogram, 3 significant digits); min, mean and \
 max are exact. Directories are searched for *.parquet files and *.parquet.parts directories \
-(unfinished recordings).")]
+(unfinished recordings)."
+)]
 pub struct SummaryArgs {
     /// Trace files, `.parts` directories of unfinished recordings, or directories of traces.
     #[arg(required = true, value_name = "TRACE")]

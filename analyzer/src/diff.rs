@@ -74,7 +74,13 @@ impl Metric {
     pub fn is_time(self) -> bool {
         matches!(
             self,
-            Metric::Min | Metric::Mean | Metric::P50 | Metric::P90 | Metric::P99 | Metric::P99_9 | Metric::Max
+            Metric::Min
+                | Metric::Mean
+                | Metric::P50
+                | Metric::P90
+                | Metric::P99
+                | Metric::P99_9
+                | Metric::Max
         )
     }
 
@@ -148,14 +154,16 @@ impl FromStr for GateRule {
                 format!("'{limit}' is not a fraction (e.g. 0.05) or a percentage of A (e.g. 10%)")
             })?;
             if !(0.0..=1.0).contains(&value) {
-                return Err(format!("'{limit}': an absolute {} threshold is a fraction between 0 and 1", metric.name()));
+                return Err(format!(
+                    "'{limit}': an absolute {} threshold is a fraction between 0 and 1",
+                    metric.name()
+                ));
             }
             Threshold::Absolute(value)
         };
-        if let Threshold::Relative(v) | Threshold::Absolute(v) = threshold {
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!("'{limit}' must be a non-negative number"));
-            }
+        let (Threshold::Relative(v) | Threshold::Absolute(v)) = threshold;
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("'{limit}' must be a non-negative number"));
         }
         Ok(GateRule {
             text: text.to_string(),
@@ -251,14 +259,15 @@ impl DiffReport {
             .iter()
             .map(|&metric| compare(metric, a, b, &summary_a, &summary_b))
             .collect();
-        let wait_distribution = stats::mann_whitney(&a.wait.histogram, &b.wait.histogram).map(
-            |(result, effect)| DistributionTest {
-                z: result.z,
-                p_value: result.p_value,
-                probability_b_longer: effect,
-                significant: result.significant(),
-            },
-        );
+        let wait_distribution =
+            stats::mann_whitney(&a.wait.histogram, &b.wait.histogram).map(|(result, effect)| {
+                DistributionTest {
+                    z: result.z,
+                    p_value: result.p_value,
+                    probability_b_longer: effect,
+                    significant: result.significant(),
+                }
+            });
         let gate: Vec<GateCheck> = rules
             .iter()
             .map(|rule| {
@@ -282,14 +291,21 @@ impl DiffReport {
     }
 }
 
-fn compare(metric: Metric, a: &TraceScan, b: &TraceScan, sa: &TraceSummary, sb: &TraceSummary) -> Change {
+fn compare(
+    metric: Metric,
+    a: &TraceScan,
+    b: &TraceScan,
+    sa: &TraceSummary,
+    sb: &TraceSummary,
+) -> Change {
     let value_a = metric.value(sa);
     let value_b = metric.value(sb);
     let absolute_change = value_a.zip(value_b).map(|(x, y)| y - x);
     let relative_change = value_a
         .zip(value_b)
         .and_then(|(x, y)| (x != 0.0).then(|| (y - x) / x));
-    let (test, result, significant): (Option<&str>, Option<TestResult>, Option<bool>) = match metric {
+    let (test, result, significant): (Option<&str>, Option<TestResult>, Option<bool>) = match metric
+    {
         Metric::Min | Metric::Max => (None, None, None),
         Metric::Mean => {
             let r = stats::welch(
@@ -304,8 +320,10 @@ fn compare(metric: Metric, a: &TraceScan, b: &TraceScan, sa: &TraceSummary, sb: 
         }
         Metric::P50 | Metric::P90 | Metric::P99 | Metric::P99_9 => {
             let q = metric.quantile().unwrap_or(0.5);
-            let intervals = stats::quantile_ci95(&a.wait.histogram, q).zip(stats::quantile_ci95(&b.wait.histogram, q));
-            let significant = intervals.map(|((low_a, high_a), (low_b, high_b))| high_a < low_b || high_b < low_a);
+            let intervals = stats::quantile_ci95(&a.wait.histogram, q)
+                .zip(stats::quantile_ci95(&b.wait.histogram, q));
+            let significant = intervals
+                .map(|((low_a, high_a), (low_b, high_b))| high_a < low_b || high_b < low_a);
             (Some("quantile_ci95_overlap"), None, significant)
         }
         Metric::BusyFraction | Metric::LongWaitFraction => {
@@ -363,7 +381,7 @@ fn check(rule: &GateRule, change: &Change) -> GateCheck {
                     let limit = a.abs() * percent / 100.0;
                     let tripped = increase > limit;
                     let relative = if a != 0.0 {
-                        format!("{:+.1}%", increase / a * 100.0)
+                        crate::render::text::format_relative(increase / a)
                     } else if b != 0.0 {
                         "up from 0".to_string()
                     } else {
@@ -395,7 +413,10 @@ fn check(rule: &GateRule, change: &Change) -> GateCheck {
         }
         _ => (
             true,
-            format!("{} is not available for both traces, so it cannot be checked", metric.name()),
+            format!(
+                "{} is not available for both traces, so it cannot be checked",
+                metric.name()
+            ),
         ),
     };
     GateCheck {
@@ -414,17 +435,32 @@ mod tests {
     #[test]
     fn rules_parse() {
         let rule: GateRule = "p99:10%".parse().unwrap();
-        assert_eq!((rule.metric, rule.threshold), (Metric::P99, Threshold::Relative(10.0)));
+        assert_eq!(
+            (rule.metric, rule.threshold),
+            (Metric::P99, Threshold::Relative(10.0))
+        );
         let rule: GateRule = "p99:2ms".parse().unwrap();
         assert_eq!(rule.threshold, Threshold::Absolute(2e6));
         let rule: GateRule = "busy_fraction:0.05".parse().unwrap();
         assert_eq!(rule.threshold, Threshold::Absolute(0.05));
         let rule: GateRule = "p999:5%".parse().unwrap();
         assert_eq!(rule.metric, Metric::P99_9);
-        assert!("p99".parse::<GateRule>().unwrap_err().contains("METRIC:THRESHOLD"));
-        assert!("p98:1%".parse::<GateRule>().unwrap_err().contains("unknown metric"));
-        assert!("p99:2".parse::<GateRule>().unwrap_err().contains("time unit"));
-        assert!("busy:2".parse::<GateRule>().unwrap_err().contains("between 0 and 1"));
+        assert!("p99"
+            .parse::<GateRule>()
+            .unwrap_err()
+            .contains("METRIC:THRESHOLD"));
+        assert!("p98:1%"
+            .parse::<GateRule>()
+            .unwrap_err()
+            .contains("unknown metric"));
+        assert!("p99:2"
+            .parse::<GateRule>()
+            .unwrap_err()
+            .contains("time unit"));
+        assert!("busy:2"
+            .parse::<GateRule>()
+            .unwrap_err()
+            .contains("between 0 and 1"));
         assert!("mean:-5%".parse::<GateRule>().is_err());
     }
 
@@ -452,6 +488,9 @@ mod tests {
         let absolute: GateRule = "p99:2us".parse().unwrap();
         let verdict = check(&absolute, &change(1000.0, 3500.0));
         assert!(verdict.tripped);
-        assert_eq!(verdict.reason, "p99 went from 1.00 µs to 3.50 µs (+2.50 µs); limit +2.00 µs");
+        assert_eq!(
+            verdict.reason,
+            "p99 went from 1.00 µs to 3.50 µs (+2.50 µs); limit +2.00 µs"
+        );
     }
 }

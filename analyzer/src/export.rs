@@ -41,7 +41,10 @@ fn for_each_unit(
     progress: &Progress,
     mut each: impl FnMut(&SampleColumns) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    progress.start(&reader.path().display().to_string(), reader.num_rows().max(0) as u64);
+    progress.start(
+        &reader.path().display().to_string(),
+        reader.num_rows().max(0) as u64,
+    );
     let (sender, receiver) = mpsc::sync_channel::<Result<SampleColumns, AnalyzeError>>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -65,7 +68,11 @@ fn for_each_unit(
                 }
                 previous_time = columns.time_ns[columns.len() - 1];
             }
-            if let Some(row) = columns.wait_ns.iter().position(|&w| w > MAX_PLAUSIBLE_WAIT_NS) {
+            if let Some(row) = columns
+                .wait_ns
+                .iter()
+                .position(|&w| w > MAX_PLAUSIBLE_WAIT_NS)
+            {
                 return Err(ExportError::Trace(AnalyzeError::invalid(
                     reader.path(),
                     format!(
@@ -141,7 +148,10 @@ pub fn write_chrome_trace(
         "busy_threshold_ns": meta.busy_threshold_ns,
         "polling_interval_ns": meta.schedule.polling_interval_ns,
     });
-    write!(out, "{{\"displayTimeUnit\":\"ns\",\"otherData\":{other},\"traceEvents\":[\n")?;
+    write!(
+        out,
+        "{{\"displayTimeUnit\":\"ns\",\"otherData\":{other},\"traceEvents\":[\n"
+    )?;
     write!(
         out,
         "{{\"ph\":\"M\",\"pid\":1,\"tid\":1,\"name\":\"process_name\",\"args\":{{\"name\":{}}}}},\n\
@@ -161,7 +171,10 @@ pub fn write_chrome_trace(
         }
         text.push_str(",\n{\"ph\":\"C\",\"pid\":1,\"name\":\"busy_fraction\",\"ts\":");
         push_micros(text, start);
-        text.push_str(&format!(",\"args\":{{\"busy\":{:.4}}}}}", estimator.busy_fraction()));
+        text.push_str(&format!(
+            ",\"args\":{{\"busy\":{:.4}}}}}",
+            estimator.busy_fraction()
+        ));
     };
     let result = for_each_unit(reader, progress, |columns| {
         text.clear();

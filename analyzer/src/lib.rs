@@ -88,8 +88,17 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 fn report_error(err: &anyhow::Error) {
-    // One line: the chain joined by ": ", newlines from foreign messages flattened.
-    let message = format!("{err:#}").replace('\n', " ");
+    // One line: the chain joined by ": ", skipping causes the message already quotes (the trace
+    // crate's errors include their source), newlines from foreign messages flattened.
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
+    let message = message.replace('\n', " ");
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "gilknock-analyze: error: {message}");
 }
@@ -136,14 +145,19 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
             for scan in &scans {
                 require_samples(scan, "plot")?;
             }
-            let panels: Vec<_> = scans.iter().map(render::timeline_svg::TimelinePanel::from_scan).collect();
+            let panels: Vec<_> = scans
+                .iter()
+                .map(render::timeline_svg::TimelinePanel::from_scan)
+                .collect();
             let plot = render::timeline_svg::TimelinePlot {
                 panels,
                 log_scale: args.log,
                 width: args.width,
             };
             refuse_svg_to_terminal(&args.output)?;
-            write_output(&args.output, |out| render::timeline_svg::write_timeline(out, &plot))?;
+            write_output(&args.output, |out| {
+                render::timeline_svg::write_timeline(out, &plot)
+            })?;
             Ok(EXIT_OK)
         }
         Command::Histogram(args) => {
@@ -152,9 +166,12 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
             for scan in &scans {
                 require_samples(scan, "plot")?;
             }
-            let plot = render::histogram_svg::HistogramPlot::from_scans(&scans, args.bins_per_decade);
+            let plot =
+                render::histogram_svg::HistogramPlot::from_scans(&scans, args.bins_per_decade);
             refuse_svg_to_terminal(&args.output)?;
-            write_output(&args.output, |out| render::histogram_svg::write_histogram(out, &plot))?;
+            write_output(&args.output, |out| {
+                render::histogram_svg::write_histogram(out, &plot)
+            })?;
             Ok(EXIT_OK)
         }
         Command::Export(args) => {
@@ -167,7 +184,9 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
             write_output(&args.output, |out| {
                 let result = match args.format {
                     cli::ExportFormat::Csv => export::write_csv(&reader, &options, out, &progress),
-                    cli::ExportFormat::ChromeTrace => export::write_chrome_trace(&reader, &options, out, &progress),
+                    cli::ExportFormat::ChromeTrace => {
+                        export::write_chrome_trace(&reader, &options, out, &progress)
+                    }
                 };
                 match result {
                     Ok(()) => Ok(()),
@@ -202,7 +221,11 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// Scan traces one after the other (each scan already uses every core).
-fn scan_all(paths: &[PathBuf], options: ScanOptions, progress: &Progress) -> Result<Vec<TraceScan>, AnalyzeError> {
+fn scan_all(
+    paths: &[PathBuf],
+    options: ScanOptions,
+    progress: &Progress,
+) -> Result<Vec<TraceScan>, AnalyzeError> {
     paths
         .iter()
         .map(|path| {
@@ -238,7 +261,10 @@ fn refuse_svg_to_terminal(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Write through `render` to `path` (`-` = stdout). A closed pipe (`| head`) is not an error.
-fn write_output(path: &Path, render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+fn write_output(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
     if is_stdout(path) {
         let stdout = io::stdout();
         let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

@@ -65,7 +65,11 @@ impl Progress {
         let label = self.label.lock().map(|l| l.clone()).unwrap_or_default();
         let percent = (done as f64 / total as f64 * 100.0).min(100.0);
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{label}: {percent:5.1}% of {} rows", crate::units::format_count(total));
+        let _ = write!(
+            err,
+            "\r\x1b[2K{label}: {percent:5.1}% of {} rows",
+            crate::units::format_count(total)
+        );
         let _ = err.flush();
         self.drawn.store(true, Ordering::Relaxed);
     }

@@ -91,14 +91,12 @@ impl Figures {
         Figures {
             samples,
             duration_s: span_ns.map(|s| s as f64 / 1e9),
-            dropped_samples: counters.dropped_samples,
+            dropped_samples: scan.metadata.counters.dropped_samples,
             wait_ns: WaitStats::from_accumulator(&scan.wait),
             busy_fraction: finite(scan.busy.busy_fraction()),
             busy_fraction_ci95: ci(scan.busy.busy_fraction_ci95()),
             contention_metric,
-            contention_window_source: contention_metric
-                .and(window_source)
-                .map(str::to_string),
+            contention_window_source: contention_metric.and(window_source).map(str::to_string),
             long_wait_fraction: finite(scan.busy.long_wait_fraction()),
         }
     }

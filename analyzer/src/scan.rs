@@ -389,7 +389,10 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
             .into_iter()
             .map(|handle| {
                 handle.join().unwrap_or_else(|_| {
-                    Err(AnalyzeError::invalid(path, "internal error: a reader thread panicked"))
+                    Err(AnalyzeError::invalid(
+                        path,
+                        "internal error: a reader thread panicked",
+                    ))
                 })
             })
             .collect()
@@ -433,11 +436,20 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
     })
 }
 
-fn fold_unit(path: &Path, unit: usize, columns: &SampleColumns, partial: &mut Partial) -> Result<()> {
+fn fold_unit(
+    path: &Path,
+    unit: usize,
+    columns: &SampleColumns,
+    partial: &mut Partial,
+) -> Result<()> {
     if columns.is_empty() {
         return Ok(());
     }
-    if let Some(row) = columns.wait_ns.iter().position(|&w| w > MAX_PLAUSIBLE_WAIT_NS) {
+    if let Some(row) = columns
+        .wait_ns
+        .iter()
+        .position(|&w| w > MAX_PLAUSIBLE_WAIT_NS)
+    {
         return Err(AnalyzeError::invalid(
             path,
             format!(
@@ -454,11 +466,9 @@ fn fold_unit(path: &Path, unit: usize, columns: &SampleColumns, partial: &mut Pa
     if let Some(timeline) = &mut partial.timeline {
         timeline.add_all(columns);
     }
-    partial.bounds.push((
-        unit,
-        columns.time_ns[0],
-        columns.time_ns[columns.len() - 1],
-    ));
+    partial
+        .bounds
+        .push((unit, columns.time_ns[0], columns.time_ns[columns.len() - 1]));
     Ok(())
 }
 
@@ -469,12 +479,27 @@ mod tests {
     #[test]
     fn log_bins_are_monotonic_and_cover_their_values() {
         let mut previous = 0;
-        for wait in [0i64, 1, 15, 16, 17, 31, 32, 1000, 1_000_000, MAX_PLAUSIBLE_WAIT_NS, i64::MAX] {
+        for wait in [
+            0i64,
+            1,
+            15,
+            16,
+            17,
+            31,
+            32,
+            1000,
+            1_000_000,
+            MAX_PLAUSIBLE_WAIT_NS,
+            i64::MAX,
+        ] {
             let bin = log_bin(wait);
             assert!(bin >= previous, "{wait}");
             assert!(bin < LOG_BINS, "{wait}");
             if wait <= MAX_PLAUSIBLE_WAIT_NS {
-                assert!(log_bin_low(bin) <= wait as f64 && (wait as f64) < log_bin_high(bin), "{wait}");
+                assert!(
+                    log_bin_low(bin) <= wait as f64 && (wait as f64) < log_bin_high(bin),
+                    "{wait}"
+                );
             }
             previous = bin;
         }
@@ -496,7 +521,10 @@ mod tests {
         let mut other = WaitAccumulator::default();
         other.add_all(&[10]);
         wait.merge(&other);
-        assert_eq!((wait.count, wait.min_ns, wait.max_ns, wait.sum_ns), (5, 1, 10, 20));
+        assert_eq!(
+            (wait.count, wait.min_ns, wait.max_ns, wait.sum_ns),
+            (5, 1, 10, 20)
+        );
         assert_eq!(wait.mean_ns(), 4.0);
         assert_eq!(wait.quantile_ns(1.0), 10);
         assert!((wait.variance_ns2() - 12.5).abs() < 1e-9);

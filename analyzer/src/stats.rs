@@ -64,8 +64,14 @@ pub fn mann_whitney(a: &Histogram<u64>, b: &Histogram<u64>) -> Option<(TestResul
     if n_a == 0.0 || n_b == 0.0 {
         return None;
     }
-    let mut iter_a = a.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).peekable();
-    let mut iter_b = b.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).peekable();
+    let mut iter_a = a
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .peekable();
+    let mut iter_b = b
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .peekable();
     let mut rank_sum_a = 0.0f64;
     let mut ranks_seen = 0.0f64;
     let mut tie_term = 0.0f64;
@@ -78,8 +84,16 @@ pub fn mann_whitney(a: &Histogram<u64>, b: &Histogram<u64>) -> Option<(TestResul
             (None, Some(y)) => y,
             (Some(x), Some(y)) => x.min(y),
         };
-        let count_a = if next_a == Some(value) { iter_a.next().map_or(0, |v| v.1) } else { 0 } as f64;
-        let count_b = if next_b == Some(value) { iter_b.next().map_or(0, |v| v.1) } else { 0 } as f64;
+        let count_a = if next_a == Some(value) {
+            iter_a.next().map_or(0, |v| v.1)
+        } else {
+            0
+        } as f64;
+        let count_b = if next_b == Some(value) {
+            iter_b.next().map_or(0, |v| v.1)
+        } else {
+            0
+        } as f64;
         let tied = count_a + count_b;
         let mid_rank = ranks_seen + (tied + 1.0) / 2.0;
         rank_sum_a += count_a * mid_rank;
@@ -94,15 +108,34 @@ pub fn mann_whitney(a: &Histogram<u64>, b: &Histogram<u64>) -> Option<(TestResul
     let effect = u_b / (n_a * n_b);
     if variance <= 0.0 || !variance.is_finite() {
         // All values tied: no evidence of a difference.
-        return Some((TestResult { z: 0.0, p_value: 1.0 }, effect));
+        return Some((
+            TestResult {
+                z: 0.0,
+                p_value: 1.0,
+            },
+            effect,
+        ));
     }
     let z = (u_b - mean) / variance.sqrt();
-    Some((TestResult { z, p_value: two_sided_p(z) }, effect))
+    Some((
+        TestResult {
+            z,
+            p_value: two_sided_p(z),
+        },
+        effect,
+    ))
 }
 
 /// Welch's test of a difference in means, normal approximation (the traces we compare have
 /// thousands of samples, where the t and normal distributions agree).
-pub fn welch(mean_a: f64, var_a: f64, n_a: u64, mean_b: f64, var_b: f64, n_b: u64) -> Option<TestResult> {
+pub fn welch(
+    mean_a: f64,
+    var_a: f64,
+    n_a: u64,
+    mean_b: f64,
+    var_b: f64,
+    n_b: u64,
+) -> Option<TestResult> {
     if n_a < 2 || n_b < 2 {
         return None;
     }
@@ -112,10 +145,16 @@ pub fn welch(mean_a: f64, var_a: f64, n_a: u64, mean_b: f64, var_b: f64, n_b: u6
     }
     if se2 == 0.0 {
         let z = if mean_a == mean_b { 0.0 } else { f64::INFINITY };
-        return Some(TestResult { z, p_value: two_sided_p(z) });
+        return Some(TestResult {
+            z,
+            p_value: two_sided_p(z),
+        });
     }
     let z = (mean_b - mean_a) / se2.sqrt();
-    Some(TestResult { z, p_value: two_sided_p(z) })
+    Some(TestResult {
+        z,
+        p_value: two_sided_p(z),
+    })
 }
 
 /// Two-proportion z-test (unpooled) with `n` independent observations on each side.
@@ -126,10 +165,16 @@ pub fn two_proportions(p_a: f64, n_a: u64, p_b: f64, n_b: u64) -> Option<TestRes
     let se2 = p_a * (1.0 - p_a) / n_a as f64 + p_b * (1.0 - p_b) / n_b as f64;
     if se2 <= 0.0 {
         let z = if p_a == p_b { 0.0 } else { f64::INFINITY };
-        return Some(TestResult { z, p_value: two_sided_p(z) });
+        return Some(TestResult {
+            z,
+            p_value: two_sided_p(z),
+        });
     }
     let z = (p_b - p_a) / se2.sqrt();
-    Some(TestResult { z, p_value: two_sided_p(z) })
+    Some(TestResult {
+        z,
+        p_value: two_sided_p(z),
+    })
 }
 
 /// Distribution-free 95% confidence interval of the `quantile` of the population a histogram
@@ -171,7 +216,8 @@ mod tests {
     fn mann_whitney_matches_a_hand_computed_example() {
         // A = {1, 2, 3}, B = {4, 5, 6}: U_B = 9 (every B beats every A), mean 4.5,
         // variance 3 * 3 * 7 / 12 = 5.25, z = 4.5 / sqrt(5.25).
-        let (result, effect) = mann_whitney(&histogram(&[1, 2, 3]), &histogram(&[4, 5, 6])).unwrap();
+        let (result, effect) =
+            mann_whitney(&histogram(&[1, 2, 3]), &histogram(&[4, 5, 6])).unwrap();
         assert!((result.z - 4.5 / 5.25f64.sqrt()).abs() < 1e-12);
         assert_eq!(effect, 1.0);
         let (same, effect) = mann_whitney(&histogram(&[5, 5]), &histogram(&[5, 5])).unwrap();

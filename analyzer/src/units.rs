@@ -14,7 +14,11 @@ pub fn parse_duration_ns(text: &str) -> Result<f64, String> {
         "ms" => 1e6,
         "s" => 1e9,
         "" => return Err(format!("'{text}' needs a time unit (ns, us, ms or s)")),
-        other => return Err(format!("unknown time unit '{other}' in '{text}' (use ns, us, ms or s)")),
+        other => {
+            return Err(format!(
+                "unknown time unit '{other}' in '{text}' (use ns, us, ms or s)"
+            ))
+        }
     };
     let value: f64 = number
         .parse()
@@ -128,7 +132,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
@@ -181,8 +186,12 @@ mod tests {
         assert_eq!(parse_duration_ns("1.5µs"), Ok(1500.0));
         assert_eq!(parse_duration_ns("250ns"), Ok(250.0));
         assert_eq!(parse_duration_ns("0.5s"), Ok(5e8));
-        assert!(parse_duration_ns("5").unwrap_err().contains("needs a time unit"));
-        assert!(parse_duration_ns("5parsecs").unwrap_err().contains("unknown time unit"));
+        assert!(parse_duration_ns("5")
+            .unwrap_err()
+            .contains("needs a time unit"));
+        assert!(parse_duration_ns("5parsecs")
+            .unwrap_err()
+            .contains("unknown time unit"));
         assert!(parse_duration_ns("-1ms").is_err());
     }
 
@@ -199,8 +208,14 @@ mod tests {
     #[test]
     fn iso8601_matches_known_instants() {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(iso8601(1_700_000_000_000_000_001), "2023-11-14T22:13:20.000000001Z");
-        assert_eq!(iso8601(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            iso8601(1_700_000_000_000_000_001),
+            "2023-11-14T22:13:20.000000001Z"
+        );
+        assert_eq!(
+            iso8601(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
         assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999999999Z");
     }
 

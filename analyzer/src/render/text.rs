@@ -5,7 +5,9 @@ use std::io::{self, Write};
 
 use crate::diff::{Change, DiffReport};
 use crate::report::{Figures, RunReport, SummaryReport, TraceSummary};
-use crate::units::{format_argv, format_count, format_ns, format_ns_change, format_percent, printable};
+use crate::units::{
+    format_argv, format_count, format_ns, format_ns_change, format_percent, printable,
+};
 
 /// Longest metadata value shown (argv can be huge).
 const MAX_SHOWN: usize = 200;
@@ -62,7 +64,11 @@ fn write_run(out: &mut dyn Write, run: &RunReport) -> io::Result<()> {
             format_ns(window as f64),
             format_ns(sleep as f64)
         ),
-        _ => format!("{}: knock every {}", s.kind, format_ns(s.polling_interval_ns as f64)),
+        _ => format!(
+            "{}: knock every {}",
+            s.kind,
+            format_ns(s.polling_interval_ns as f64)
+        ),
     };
     writeln!(
         out,
@@ -70,20 +76,42 @@ fn write_run(out: &mut dyn Write, run: &RunReport) -> io::Result<()> {
         if s.jitter { " (jittered)" } else { "" },
         format_ns(run.busy_threshold_ns as f64)
     )?;
-    let mut state = vec![if run.complete { "complete" } else { "not complete" }];
+    let mut state = vec![if run.complete {
+        "complete"
+    } else {
+        "not complete"
+    }];
     if run.recovered {
         state.push("recovered after a crash");
     }
     if run.unfinished {
         state.push("read from the parts of an unfinished recording");
     }
-    let host = if run.host.is_empty() { "unknown host".to_string() } else { printable(&run.host, 80) };
-    writeln!(out, "  process     {host}, pid {}, {}", run.pid, state.join(", "))?;
+    let host = if run.host.is_empty() {
+        "unknown host".to_string()
+    } else {
+        printable(&run.host, 80)
+    };
+    writeln!(
+        out,
+        "  process     {host}, pid {}, {}",
+        run.pid,
+        state.join(", ")
+    )?;
     if !run.argv.is_empty() {
-        writeln!(out, "  argv        {}", printable(&format_argv(&run.argv), MAX_SHOWN))?;
+        writeln!(
+            out,
+            "  argv        {}",
+            printable(&format_argv(&run.argv), MAX_SHOWN)
+        )?;
     }
     for (key, value) in &run.user {
-        writeln!(out, "  label       {} = {}", printable(key, 60), printable(value, MAX_SHOWN))?;
+        writeln!(
+            out,
+            "  label       {} = {}",
+            printable(key, 60),
+            printable(value, MAX_SHOWN)
+        )?;
     }
     if let Some(error) = &run.error {
         writeln!(out, "  error       {}", printable(error, MAX_SHOWN))?;
@@ -92,7 +120,10 @@ fn write_run(out: &mut dyn Write, run: &RunReport) -> io::Result<()> {
 }
 
 fn write_figures(out: &mut dyn Write, f: &Figures) -> io::Result<()> {
-    let duration = f.duration_s.map(|d| format!(" over {}", format_ns(d * 1e9))).unwrap_or_default();
+    let duration = f
+        .duration_s
+        .map(|d| format!(" over {}", format_ns(d * 1e9)))
+        .unwrap_or_default();
     writeln!(
         out,
         "  samples     {}{duration}, {} dropped",
@@ -116,9 +147,19 @@ fn write_figures(out: &mut dyn Write, f: &Figures) -> io::Result<()> {
     if let Some(busy) = f.busy_fraction {
         let ci = f
             .busy_fraction_ci95
-            .map(|[low, high]| format!(" (95% CI {} to {})", format_percent(low), format_percent(high)))
+            .map(|[low, high]| {
+                format!(
+                    " (95% CI {} to {})",
+                    format_percent(low),
+                    format_percent(high)
+                )
+            })
             .unwrap_or_default();
-        writeln!(out, "  busy        GIL busy {} of the time{ci}", format_percent(busy))?;
+        writeln!(
+            out,
+            "  busy        GIL busy {} of the time{ci}",
+            format_percent(busy)
+        )?;
     }
     if let Some(long) = f.long_wait_fraction {
         writeln!(
@@ -133,7 +174,10 @@ fn write_figures(out: &mut dyn Write, f: &Figures) -> io::Result<()> {
             "  contention  {metric:.6} (gilknocker 0.4.2 metric: total wait / {})",
             if source == "recorded" { "recorded window time" } else { "time between first and last knock" }
         )?,
-        _ => writeln!(out, "  contention  - (window time unknown for this schedule)")?,
+        _ => writeln!(
+            out,
+            "  contention  - (no window time: the trace has neither the recorded window time nor two knocks of a continuous schedule)"
+        )?,
     }
     Ok(())
 }
@@ -145,7 +189,12 @@ fn write_table(out: &mut dyn Write, report: &SummaryReport, combined: &Figures) 
         .map(|t| (printable(&t.path, 60), &t.figures))
         .collect();
     rows.push(("combined".to_string(), combined));
-    let width = rows.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(5).max(5);
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     writeln!(
         out,
         "{:<width$}  {:>12}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>10}",
@@ -153,7 +202,9 @@ fn write_table(out: &mut dyn Write, report: &SummaryReport, combined: &Figures) 
     )?;
     for (name, f) in rows {
         let wait = f.wait_ns.as_ref();
-        let time = |pick: fn(&crate::report::WaitStats) -> f64| wait.map(|w| format_ns(pick(w))).unwrap_or("-".into());
+        let time = |pick: fn(&crate::report::WaitStats) -> f64| {
+            wait.map(|w| format_ns(pick(w))).unwrap_or("-".into())
+        };
         writeln!(
             out,
             "{:<width$}  {:>12}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>10}",
@@ -165,7 +216,9 @@ fn write_table(out: &mut dyn Write, report: &SummaryReport, combined: &Figures) 
             time(|w| w.p99_9 as f64),
             time(|w| w.max as f64),
             f.busy_fraction.map(format_percent).unwrap_or("-".into()),
-            f.contention_metric.map(|c| format!("{c:.6}")).unwrap_or("-".into()),
+            f.contention_metric
+                .map(|c| format!("{c:.6}"))
+                .unwrap_or("-".into()),
         )?;
     }
     Ok(())
@@ -199,10 +252,14 @@ pub fn write_diff(out: &mut dyn Write, report: &DiffReport) -> io::Result<()> {
         writeln!(
             out,
             "wait distribution: P(a wait of B is longer than one of A) = {:.3} (0.5 = no shift); \
-             Mann-Whitney U p = {}: {}",
+             Mann-Whitney U p {}: {}",
             d.probability_b_longer,
             format_p(d.p_value),
-            if d.significant { "significant" } else { "not significant" }
+            if d.significant {
+                "significant"
+            } else {
+                "not significant"
+            }
         )?;
     }
     if !report.gate.is_empty() {
@@ -241,14 +298,14 @@ fn write_change(out: &mut dyn Write, change: &Change) -> io::Result<()> {
     };
     let relative = change
         .relative_change
-        .map(|r| format!("{:+.1}%", r * 100.0))
+        .map(format_relative)
         .unwrap_or("-".into());
     let significance = match (change.significant, change.test.as_deref()) {
         (_, None) | (None, _) => "(not tested)".to_string(),
         (Some(significant), Some(test)) => {
             let verdict = if significant { "yes" } else { "no" };
             match change.p_value {
-                Some(p) => format!("{verdict} (p = {}, {})", format_p(p), test_name(test)),
+                Some(p) => format!("{verdict} (p {}, {})", format_p(p), test_name(test)),
                 None => format!("{verdict} ({})", test_name(test)),
             }
         }
@@ -274,10 +331,20 @@ fn test_name(test: &str) -> &str {
     }
 }
 
+/// "< 0.001" or "= 0.042".
 fn format_p(p: f64) -> String {
     if p < 0.001 {
         "< 0.001".to_string()
     } else {
-        format!("{p:.3}")
+        format!("= {p:.3}")
+    }
+}
+
+/// Relative change: "+12.5%", or a factor once it passes 10x ("x864").
+pub fn format_relative(relative: f64) -> String {
+    if relative >= 9.0 {
+        format!("x{:.0}", relative + 1.0)
+    } else {
+        format!("{:+.1}%", relative * 100.0)
     }
 }
