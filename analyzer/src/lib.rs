@@ -199,6 +199,10 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
             })?;
             progress.finish();
             if let Some(err) = failure {
+                // Half an export looks like a whole one: do not leave it behind.
+                if !is_stdout(&args.output) {
+                    let _ = std::fs::remove_file(&args.output);
+                }
                 return Err(err.into());
             }
             Ok(EXIT_OK)

@@ -202,6 +202,9 @@ impl TimelineColumn {
             return f64::NAN;
         }
         let rank = ((quantile * self.count as f64).ceil() as u64).clamp(1, self.count);
+        if rank == self.count {
+            return self.max_ns as f64;
+        }
         let mut seen = 0u64;
         for (bin, &count) in self.bins.iter().enumerate() {
             seen += count;

@@ -16,7 +16,6 @@ import socket
 import sys
 import threading
 import warnings
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar, Union
 
@@ -153,9 +152,9 @@ def _gil_enabled() -> Optional[bool]:
     return bool(is_enabled()) if is_enabled is not None else None
 
 
-# Running knockers, so that interpreter exit and fork() can reach them without keeping them
-# alive.
-_live: weakref.WeakSet[Knocker] = weakref.WeakSet()
+# Running knockers. Held strongly: `Knocker(...).start()` without keeping a reference must go
+# on recording until stop() or interpreter exit (as gilknocker 0.4.2's atexit hook does).
+_live: set[Knocker] = set()
 _live_lock = threading.Lock()
 
 

@@ -338,6 +338,8 @@ impl Run {
     /// After fork() in the child: the threads do not exist here. Forget them without joining
     /// (joining a thread of the parent would fail or hang) and never touch the parent's file.
     pub fn forget_after_fork(mut self) {
+        // Drop must not signal anything either: the parent owns those threads.
+        self.pid = 0;
         if let Some(k) = self.knocker.take() {
             std::mem::forget(k);
         }
@@ -348,6 +350,19 @@ impl Run {
 
     pub fn is_finished(&self) -> bool {
         self.knocker.as_ref().map(|k| k.is_finished()).unwrap_or(true)
+    }
+}
+
+impl Drop for Run {
+    /// A recorder dropped while running (its Python object was garbage-collected) stops its
+    /// threads without waiting for them: the writer still finishes the trace in the background.
+    fn drop(&mut self) {
+        if self.knocker.is_some() && self.pid == std::process::id() {
+            self.shared.stop.store(true, Ordering::Release);
+            if let Some(k) = &self.knocker {
+                k.thread().unpark();
+            }
+        }
     }
 }
 

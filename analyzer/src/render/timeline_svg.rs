@@ -129,7 +129,16 @@ fn draw_panel(
         .collect();
     let columns = panel.columns.len().max(1) as f64;
     let duration = panel.duration_s.max(1e-9);
-    let x_of = |i: usize| (i as f64 + 0.5) / columns * duration;
+    // Each column is drawn across its full width (a step shape), so a lone column between
+    // empty ones is still visible.
+    let left_of = |i: usize| i as f64 / columns * duration;
+    let right_of = |i: usize| (i + 1) as f64 / columns * duration;
+    let steps =
+        |run: &[(usize, &ColumnStats)], value: &dyn Fn(&ColumnStats) -> f64| -> Vec<(f64, f64)> {
+            run.iter()
+                .flat_map(|(i, c)| [(left_of(*i), value(c)), (right_of(*i), value(c))])
+                .collect()
+        };
     let transform = |ns: f64| {
         if plot.log_scale {
             ns.max(1.0).log10()
@@ -157,7 +166,11 @@ fn draw_panel(
     let label_font = (FONT, 12).into_font();
     let mut mesh = chart.configure_mesh();
     mesh.disable_x_mesh()
-        .y_desc(if plot.log_scale { "wait (log)" } else { "wait" })
+        .y_desc(if plot.log_scale {
+            "wait time (log scale)"
+        } else {
+            "wait time"
+        })
         .y_label_style(label_font.clone())
         .axis_desc_style((FONT, 13).into_font())
         .light_line_style(RGBColor(240, 240, 240));
@@ -173,15 +186,13 @@ fn draw_panel(
     let runs = contiguous_runs(&present);
     let mut first = true;
     for run in &runs {
-        let band =
-            |low: fn(&ColumnStats) -> f64, high: fn(&ColumnStats) -> f64| -> Vec<(f64, f64)> {
-                let mut points: Vec<(f64, f64)> = run
-                    .iter()
-                    .map(|(i, c)| (x_of(*i), transform(high(c))))
-                    .collect();
-                points.extend(run.iter().rev().map(|(i, c)| (x_of(*i), transform(low(c)))));
-                points
-            };
+        let band = |low: fn(&ColumnStats) -> f64, high: fn(&ColumnStats) -> f64| {
+            let mut points = steps(run, &|c| transform(high(c)));
+            let mut lower = steps(run, &|c| transform(low(c)));
+            lower.reverse();
+            points.extend(lower);
+            points
+        };
         let range = chart.draw_series(std::iter::once(Polygon::new(
             band(|c| c.min_ns, |c| c.max_ns),
             RANGE_COLOR.filled(),
@@ -201,7 +212,7 @@ fn draw_panel(
             });
         }
         let median = chart.draw_series(LineSeries::new(
-            run.iter().map(|(i, c)| (x_of(*i), transform(c.p50_ns))),
+            steps(run, &|c| transform(c.p50_ns)),
             MEDIAN_COLOR.stroke_width(1),
         ))?;
         if first {
@@ -229,7 +240,7 @@ fn draw_panel(
         .disable_x_mesh()
         .y_labels(3)
         .x_labels(10)
-        .y_desc("busy")
+        .y_desc("GIL busy")
         .x_desc("time since first knock (s)")
         .x_label_formatter(&seconds_label)
         .y_label_formatter(&|v: &f64| format!("{:.0}%", v * 100.0))
@@ -239,19 +250,13 @@ fn draw_panel(
         .light_line_style(RGBColor(240, 240, 240))
         .draw()?;
     for run in &runs {
-        let mut points: Vec<(f64, f64)> = run
-            .iter()
-            .map(|(i, c)| {
-                (
-                    x_of(*i),
-                    if c.busy_fraction.is_finite() {
-                        c.busy_fraction
-                    } else {
-                        0.0
-                    },
-                )
-            })
-            .collect();
+        let mut points = steps(run, &|c| {
+            if c.busy_fraction.is_finite() {
+                c.busy_fraction
+            } else {
+                0.0
+            }
+        });
         if let (Some(&(first_x, _)), Some(&(last_x, _))) = (points.first(), points.last()) {
             points.push((last_x, 0.0));
             points.push((first_x, 0.0));

@@ -1,0 +1,5 @@
+import sys
+
+from gilknocker._cli import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+
+def python_threads(n: int, seconds: float) -> None:
+    """n threads running pure-Python code: the GIL is always busy."""
+
+    def spin(deadline: float) -> None:
+        total = 0
+        while time.perf_counter() < deadline:
+            for i in range(5_000):
+                total += i
+
+    _run(spin, n, seconds)
+
+
+def gil_free_threads(n: int, seconds: float) -> None:
+    """n threads hashing large buffers: hashlib releases the GIL while it hashes."""
+    data = b"x" * (4 << 20)
+
+    def hash_(deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            hashlib.sha256(data).digest()
+
+    _run(hash_, n, seconds)
+
+
+def _run(target: Callable[[float], None], n: int, seconds: float) -> None:
+    deadline = time.perf_counter() + seconds
+    threads = [threading.Thread(target=target, args=(deadline,)) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def run_python(
+    code: str, *, cwd: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter (the one running the tests)."""
+    script = cwd / "script.py"
+    script.write_text(textwrap.dedent(code))
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+@pytest.fixture
+def trace_path(tmp_path: Path) -> Path:
+    return tmp_path / "run.parquet"
+
+
+def native_thread_count() -> int:
+    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else -1

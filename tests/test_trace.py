@@ -1,0 +1,202 @@
+"""Recording to Parquet: contents, metadata, readers, and paths that cannot be written."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import gil_free_threads, python_threads, run_python
+
+import gilknocker
+
+pd = pytest.importorskip("pandas")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+def test_record_writes_a_trace_pandas_reads_directly(trace_path: Path) -> None:
+    with gilknocker.record(trace_path, polling_interval_micros=200) as rec:
+        python_threads(2, 0.3)
+    assert not os.path.exists(str(trace_path) + ".parts")
+    df = pd.read_parquet(trace_path)
+    assert list(df.columns)[:2] == ["time", "wait_ns"]
+    assert str(df["time"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["wait_ns"].dtype) == "int64"
+    assert len(df) == rec.metrics.total_samples > 10
+    assert df["time"].is_monotonic_increasing
+    assert (df["wait_ns"] >= 0).all()
+    # The knocks happened now, not at some odd epoch.
+    now = pd.Timestamp.now(tz="UTC")
+    assert (now - df["time"].iloc[-1]) < pd.Timedelta(minutes=5)
+
+
+def test_run_metadata_is_in_the_file_and_in_df_attrs(trace_path: Path) -> None:
+    with gilknocker.record(trace_path, metadata={"build": "abc123"}):
+        python_threads(1, 0.1)
+    raw = pq.read_metadata(trace_path).metadata
+    assert raw[b"gilknocker.format"] == b"gilknocker-trace"
+    assert raw[b"gilknocker.format_version"] == b"1"
+    df = gilknocker.load(trace_path)
+    a = df.attrs
+    assert a["format"] == "gilknocker-trace"
+    assert a["complete"] is True and a["recovered"] is False
+    assert a["python_version"] == platform.python_version()
+    assert a["python_implementation"] == platform.python_implementation()
+    assert a["switch_interval_s"] == sys.getswitchinterval()
+    assert a["pid"] == os.getpid()
+    assert a["recorder_version"] == gilknocker.__version__
+    assert a["schedule"] == "continuous"
+    assert a["polling_interval_ns"] == 1_000_000
+    assert a["jitter"] is True
+    assert a["knocks"] == len(df)
+    assert a["end_time_ns"] >= a["start_time_ns"]
+    assert a["user.build"] == "abc123"
+    assert isinstance(a["argv"], list)
+    expected_gil = getattr(sys, "_is_gil_enabled", None)
+    assert a["gil_enabled"] == (expected_gil() if expected_gil else "unknown")
+
+
+def test_windowed_schedule_is_recorded(trace_path: Path) -> None:
+    with gilknocker.record(
+        trace_path,
+        polling_interval_micros=100,
+        sampling_interval_micros=1000,
+        sleeping_interval_micros=5000,
+        jitter=False,
+    ):
+        python_threads(1, 0.1)
+    a = gilknocker.read_metadata(trace_path)
+    assert a["schedule"] == "windowed"
+    assert (a["polling_interval_ns"], a["sampling_interval_ns"], a["sleeping_interval_ns"]) == (
+        100_000,
+        1_000_000,
+        5_000_000,
+    )
+    assert a["window_ns_total"] > 0
+
+
+def test_busy_threads_show_clearly_higher_waits_in_the_trace(tmp_path: Path) -> None:
+    with gilknocker.record(tmp_path / "busy.parquet", polling_interval_micros=500):
+        python_threads(2, 0.5)
+    with gilknocker.record(tmp_path / "free.parquet", polling_interval_micros=500):
+        gil_free_threads(1, 0.5)
+    busy = pd.read_parquet(tmp_path / "busy.parquet")["wait_ns"]
+    free = pd.read_parquet(tmp_path / "free.parquet")["wait_ns"]
+    assert busy.mean() > 10 * free.mean()
+    assert busy.quantile(0.9) > 100_000  # a busy GIL makes waits of a switch interval
+
+
+def test_record_as_decorator(trace_path: Path) -> None:
+    rec = gilknocker.record(trace_path, polling_interval_micros=200)
+
+    @rec
+    def work(n: int) -> int:
+        python_threads(1, 0.05)
+        return n * 2
+
+    assert work(21) == 42
+    assert rec.metrics.total_samples > 0
+    assert len(gilknocker.load(trace_path)) == rec.metrics.total_samples
+
+
+def test_load_rejects_files_that_are_not_traces(tmp_path: Path) -> None:
+    not_parquet = tmp_path / "notes.parquet"
+    not_parquet.write_text("hello")
+    with pytest.raises(gilknocker.TraceFormatError, match="notes.parquet"):
+        gilknocker.load(not_parquet)
+    foreign = tmp_path / "foreign.parquet"
+    pd.DataFrame({"x": [1, 2]}).to_parquet(foreign)
+    with pytest.raises(gilknocker.TraceFormatError, match="was not written by gilknocker"):
+        gilknocker.load(foreign)
+    with pytest.raises(FileNotFoundError):
+        gilknocker.load(tmp_path / "missing.parquet")
+
+
+def test_missing_directory_raises_file_not_found(tmp_path: Path) -> None:
+    k = gilknocker.Knocker(path=tmp_path / "no" / "such" / "dir" / "run.parquet")
+    with pytest.raises(FileNotFoundError) as info:
+        k.start()
+    assert "run.parquet" in str(info.value)
+    assert not k.is_running
+
+
+def test_directory_path_raises_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError):
+        gilknocker.Knocker(path=tmp_path).start()
+
+
+def test_file_in_the_way_raises_not_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError):
+        gilknocker.Knocker(path=tmp_path / "file" / "run.parquet").start()
+
+
+def test_unwritable_directory_raises_permission_error(tmp_path: Path) -> None:
+    # Root ignores directory permissions: run as an unprivileged user when we are root.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    tmp_path.chmod(0o755)
+    code = f"""
+        import os, gilknocker
+        if os.geteuid() == 0:
+            os.setgid(65534); os.setuid(65534)
+        try:
+            gilknocker.Knocker(path={str(locked / "run.parquet")!r}).start()
+        except PermissionError as e:
+            print("PermissionError", e.filename)
+    """
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "PermissionError" in result.stdout
+    assert "run.parquet" in result.stdout
+
+
+def test_leftover_parts_are_not_overwritten(trace_path: Path) -> None:
+    Path(str(trace_path) + ".parts").mkdir()
+    with pytest.raises(FileExistsError, match="recover"):
+        gilknocker.Knocker(path=trace_path).start()
+
+
+def test_write_failure_mid_run_warns_and_keeps_the_program_running(tmp_path: Path) -> None:
+    # Once a first part is on disk, files may not grow at all in this child: every later write
+    # fails with EFBIG, as on a full disk (SIGXFSZ is ignored so the process is not killed).
+    code = """
+        import os, resource, signal, time, warnings, gilknocker
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        warnings.simplefilter("always")
+        with warnings.catch_warnings(record=True) as caught:
+            k = gilknocker.Knocker(polling_interval_micros=100, path="run.parquet",
+                                   part_interval_ms=50)
+            k.start()
+            while not any(n.startswith("part-") for n in os.listdir("run.parquet.parts")):
+                time.sleep(0.01)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+            deadline = time.time() + 5
+            while time.time() < deadline and not caught:
+                sum(range(10_000))  # the warning arrives while Python code runs
+            k.stop()
+        print("still running")
+        for w in caught:
+            print("WARNING", w.category.__name__, w.message)
+    """
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "still running" in result.stdout
+    assert "WARNING RuntimeWarning gilknocker: writing the trace failed" in result.stdout
+    assert "File too large" in result.stdout
+    # What was written before the failure is still readable (from the parts left behind).
+    check = run_python(
+        """
+        import gilknocker
+        df = gilknocker.load("run.parquet")
+        print("ROWS", len(df), df.attrs["complete"])
+        """,
+        cwd=tmp_path,
+    )
+    assert check.returncode == 0, check.stderr
+    rows, complete = check.stdout.split("ROWS")[1].split()
+    assert int(rows) > 0
+    assert complete == "False"
