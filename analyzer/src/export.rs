@@ -148,9 +148,9 @@ pub fn write_chrome_trace(
         "busy_threshold_ns": meta.busy_threshold_ns,
         "polling_interval_ns": meta.schedule.polling_interval_ns,
     });
-    write!(
+    writeln!(
         out,
-        "{{\"displayTimeUnit\":\"ns\",\"otherData\":{other},\"traceEvents\":[\n"
+        "{{\"displayTimeUnit\":\"ns\",\"otherData\":{other},\"traceEvents\":["
     )?;
     write!(
         out,
