@@ -324,7 +324,7 @@ fn write_change(out: &mut dyn Write, change: &Change) -> io::Result<()> {
 fn test_name(test: &str) -> &str {
     match test {
         "welch_z" => "Welch",
-        "quantile_ci95_overlap" => "95% CIs disjoint",
+        "quantile_ci95_overlap" => "order-statistic 95% CIs",
         "two_proportion_z" => "two-proportion z",
         "mann_whitney_u" => "Mann-Whitney U",
         other => other,
