@@ -42,11 +42,7 @@ fn trace_error_to_py(err: TraceError) -> PyErr {
             match source.raw_os_error() {
                 Some(errno) => {
                     let text = io::Error::from_raw_os_error(errno).to_string();
-                    let strerror = text
-                        .split(" (os error")
-                        .next()
-                        .unwrap_or(&text)
-                        .to_string();
+                    let strerror = text.split(" (os error").next().unwrap_or(&text).to_string();
                     PyOSError::new_err((errno, strerror, filename))
                 }
                 None => {
@@ -131,14 +127,14 @@ impl Recorder {
                 positive("sampling_interval_ns", sampling)?,
                 positive("sleeping_interval_ns", sleeping)?,
             ),
-            _ => {
-                return Err(PyValueError::new_err(
-                    "sampling_interval_ns and sleeping_interval_ns go together: give both or neither",
-                ))
-            }
+            _ => return Err(PyValueError::new_err(
+                "sampling_interval_ns and sleeping_interval_ns go together: give both or neither",
+            )),
         };
         if busy_threshold_ns < 0 {
-            return Err(PyValueError::new_err("busy_threshold_ns must not be negative"));
+            return Err(PyValueError::new_err(
+                "busy_threshold_ns must not be negative",
+            ));
         }
         if queue_capacity == 0 {
             return Err(PyValueError::new_err("queue_capacity must be at least 1"));
@@ -166,8 +162,13 @@ impl Recorder {
                 schedule,
                 busy_threshold_ns,
                 path,
-                part_interval: Duration::from_nanos(positive("part_interval_ns", part_interval_ns)? as u64),
-                drain_interval: Duration::from_nanos(positive("drain_interval_ns", drain_interval_ns)? as u64),
+                part_interval: Duration::from_nanos(
+                    positive("part_interval_ns", part_interval_ns)? as u64,
+                ),
+                drain_interval: Duration::from_nanos(positive(
+                    "drain_interval_ns",
+                    drain_interval_ns,
+                )? as u64),
                 queue_capacity,
                 seed,
                 metadata,
@@ -248,7 +249,10 @@ impl Recorder {
 
     /// A warning from the writer that the knocker thread has not issued yet.
     fn take_warning(&self) -> Option<String> {
-        self.state().last.as_ref().and_then(|s| s.take_pending_warning())
+        self.state()
+            .last
+            .as_ref()
+            .and_then(|s| s.take_pending_warning())
     }
 
     /// The first error of the current or last run, if any.
@@ -337,7 +341,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parts_dir, m)?)?;
     m.add("TraceFormatError", m.py().get_type::<TraceFormatError>())?;
     m.add("FORMAT_VERSION", gilknocker_trace::schema::FORMAT_VERSION)?;
-    m.add("DEFAULT_BUSY_THRESHOLD_NS", gilknocker_trace::DEFAULT_BUSY_THRESHOLD_NS)?;
+    m.add(
+        "DEFAULT_BUSY_THRESHOLD_NS",
+        gilknocker_trace::DEFAULT_BUSY_THRESHOLD_NS,
+    )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

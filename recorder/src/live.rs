@@ -134,16 +134,33 @@ impl Live {
     pub fn snapshot(&self) -> Snapshot {
         let h = &self.histogram;
         let n = self.counters.knocks;
-        let q = |quantile: f64| (quantile, if n == 0 { 0 } else { h.value_at_quantile(quantile) });
+        let q = |quantile: f64| {
+            (
+                quantile,
+                if n == 0 {
+                    0
+                } else {
+                    h.value_at_quantile(quantile)
+                },
+            )
+        };
         Snapshot {
             knocks: n,
             dropped_samples: self.counters.dropped_samples,
             skipped_busy_slots: self.counters.skipped_busy_slots,
             missed_late_slots: self.counters.missed_late_slots,
             late_ns_max: self.counters.late_ns_max,
-            late_ns_mean: if n == 0 { 0.0 } else { self.counters.late_ns_total as f64 / n as f64 },
+            late_ns_mean: if n == 0 {
+                0.0
+            } else {
+                self.counters.late_ns_total as f64 / n as f64
+            },
             // Exact mean and max from the counters, not the histogram's rounded values.
-            wait_ns_mean: if n == 0 { 0.0 } else { self.counters.wait_ns_total as f64 / n as f64 },
+            wait_ns_mean: if n == 0 {
+                0.0
+            } else {
+                self.counters.wait_ns_total as f64 / n as f64
+            },
             wait_ns_max: if n == 0 { 0 } else { h.max() },
             wait_ns_min: if n == 0 { 0 } else { h.min() },
             wait_ns_quantiles: [q(0.5), q(0.9), q(0.99), q(0.999)],

@@ -72,7 +72,10 @@ impl Shared {
     /// Take the warning the knocker has not issued yet (so Python issues it instead).
     pub fn take_pending_warning(&self) -> Option<String> {
         if self.warn_pending.swap(false, Ordering::AcqRel) {
-            self.warn_message.lock().unwrap_or_else(|e| e.into_inner()).take()
+            self.warn_message
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
         } else {
             None
         }
@@ -155,7 +158,9 @@ impl Recorder for KnockerSink {
         let mut dropped = 0;
         if let Some(queue) = &self.queue {
             let sample = Sample {
-                time_ns: self.shared.wall_at_base_ns.saturating_add(start_ns),
+                time_ns: gilknocker_trace::schema::quantize_time(
+                    self.shared.wall_at_base_ns.saturating_add(start_ns),
+                ),
                 wait_ns,
             };
             match queue.try_send(sample) {
@@ -349,7 +354,10 @@ impl Run {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.knocker.as_ref().map(|k| k.is_finished()).unwrap_or(true)
+        self.knocker
+            .as_ref()
+            .map(|k| k.is_finished())
+            .unwrap_or(true)
     }
 }
 
@@ -499,7 +507,9 @@ fn writer_main(
     match writer.finish(&snapshot(true)) {
         Ok(stats) => match shared.error() {
             // Parts written before the failure were merged, but samples were lost.
-            Some(message) if failed => Err(format!("{message} (the trace holds what was written before)")),
+            Some(message) if failed => Err(format!(
+                "{message} (the trace holds what was written before)"
+            )),
             _ => Ok(Some(stats)),
         },
         Err(e) => Err(format!(

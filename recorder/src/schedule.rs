@@ -185,7 +185,8 @@ mod tests {
             self.now.get()
         }
         fn sleep_until(&mut self, deadline_ns: i64) {
-            self.now.set(deadline_ns.max(self.now.get()) + self.wake_late_ns);
+            self.now
+                .set(deadline_ns.max(self.now.get()) + self.wake_late_ns);
         }
     }
 
@@ -262,7 +263,14 @@ mod tests {
         };
         let mut log = Log::default();
         let mut intervals = Intervals::new(schedule.jitter, 7);
-        let stopped = knock_loop(&schedule, &mut intervals, &mut clock, &mut probe, &mut log, &stop);
+        let stopped = knock_loop(
+            &schedule,
+            &mut intervals,
+            &mut clock,
+            &mut probe,
+            &mut log,
+            &stop,
+        );
         (log, stopped)
     }
 
@@ -281,7 +289,10 @@ mod tests {
         let (log, stopped) = run(continuous(100), vec![10, 10, 10], 0);
         assert!(stopped);
         // Knocks at 1100, 1200, 1300: waits do not shift the grid.
-        assert_eq!(log.knocks, vec![(1100, 10, 0), (1200, 10, 0), (1300, 10, 0)]);
+        assert_eq!(
+            log.knocks,
+            vec![(1100, 10, 0), (1200, 10, 0), (1300, 10, 0)]
+        );
         assert_eq!((log.busy, log.missed), (0, 0));
         assert_eq!(log.windows, vec![(1000, 1310)]);
     }

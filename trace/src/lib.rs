@@ -14,7 +14,10 @@ pub mod writer;
 pub use error::{Result, TraceError};
 pub use metadata::{RunCounters, RunMetadata, ScheduleInfo, ScheduleKind};
 pub use reader::{read_file_metadata, SampleColumns, TraceReader};
-pub use writer::{list_parts, merge_parts, merge_parts_with_row_groups, parts_dir, recover, MergeStats, Sample, TraceWriter};
+pub use writer::{
+    list_parts, merge_parts, merge_parts_with_row_groups, parts_dir, recover, MergeStats, Sample,
+    TraceWriter,
+};
 
 /// A knock that waited longer than this found the GIL busy (default for the recorder; the value
 /// used is stored in each trace). A free GIL is re-acquired in well under a microsecond; see

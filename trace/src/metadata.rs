@@ -121,7 +121,10 @@ impl RunMetadata {
         put(key::RECOVERED, self.recovered.to_string());
         put(key::RECORDER_VERSION, self.recorder_version.clone());
         put(key::PYTHON_VERSION, self.python_version.clone());
-        put(key::PYTHON_IMPLEMENTATION, self.python_implementation.clone());
+        put(
+            key::PYTHON_IMPLEMENTATION,
+            self.python_implementation.clone(),
+        );
         put(
             key::GIL_ENABLED,
             match self.gil_enabled {
@@ -129,7 +132,10 @@ impl RunMetadata {
                 None => "unknown".to_string(),
             },
         );
-        put(key::SWITCH_INTERVAL_S, format!("{}", self.switch_interval_s));
+        put(
+            key::SWITCH_INTERVAL_S,
+            format!("{}", self.switch_interval_s),
+        );
         put(key::PID, self.pid.to_string());
         put(key::HOST, self.host.clone());
         put(
@@ -267,7 +273,10 @@ impl RunMetadata {
             Vec::new()
         } else {
             serde_json::from_str(&argv_text).map_err(|e| {
-                TraceError::invalid(path, format!("metadata '{}' is not a JSON list: {e}", key::ARGV))
+                TraceError::invalid(
+                    path,
+                    format!("metadata '{}' is not a JSON list: {e}", key::ARGV),
+                )
             })?
         };
         let switch_interval_s: f64 = match map.get(key::SWITCH_INTERVAL_S) {

@@ -182,7 +182,10 @@ impl TraceReader {
 
     /// Rows the file metadata announces.
     pub fn num_rows(&self) -> i64 {
-        self.units.iter().map(|u| u.rows).fold(0i64, i64::saturating_add)
+        self.units
+            .iter()
+            .map(|u| u.rows)
+            .fold(0i64, i64::saturating_add)
     }
 
     /// Number of independently readable units (row groups); read them in any order, from any
@@ -203,7 +206,9 @@ impl TraceReader {
         let source = &self.sources[unit.source];
         let path = &source.path;
         let file = File::open(path).map_err(|e| TraceError::io(path, e))?;
-        let batch_rows = usize::try_from(unit.rows).unwrap_or(BATCH_ROWS).clamp(1, BATCH_ROWS);
+        let batch_rows = usize::try_from(unit.rows)
+            .unwrap_or(BATCH_ROWS)
+            .clamp(1, BATCH_ROWS);
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, source.arrow.clone())
             .with_projection(source.projection.clone())
             .with_row_groups(vec![unit.row_group])
@@ -328,7 +333,11 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
         .metadata()
         .file_metadata()
         .key_value_metadata()
-        .map(|kv| kv.iter().map(|k| (k.key.as_str(), k.value.as_deref())).collect::<Vec<_>>())
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.as_str(), k.value.as_deref()))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     let metadata = RunMetadata::from_key_values(path, kv)?;
     let schema = arrow.schema();
@@ -373,7 +382,12 @@ fn is_utc(tz: &str) -> bool {
 }
 
 fn one_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").chars().take(200).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// The run metadata of a single trace file (no samples are read).

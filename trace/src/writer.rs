@@ -97,9 +97,7 @@ fn write_file_atomically(
         )
         .map_err(|e| TraceError::parquet(path, e))?;
         fill(&mut writer)?;
-        let inner = writer
-            .into_inner()
-            .map_err(|e| write_error(path, e))?;
+        let inner = writer.into_inner().map_err(|e| write_error(path, e))?;
         inner
             .into_inner()
             .map_err(|e| TraceError::io(path, e.into_error()))?;
@@ -195,9 +193,10 @@ impl TraceWriter {
         }
         let time_ns = std::mem::take(&mut self.time_ns);
         let wait_ns = std::mem::take(&mut self.wait_ns);
-        let part = self
-            .parts
-            .join(format!("{PART_PREFIX}{:06}{PART_EXTENSION}", self.next_part));
+        let part = self.parts.join(format!(
+            "{PART_PREFIX}{:06}{PART_EXTENSION}",
+            self.next_part
+        ));
         self.next_part += 1;
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, |writer| {
             let batch = batch_of(time_ns, wait_ns).map_err(|e| TraceError::parquet(&part, e))?;

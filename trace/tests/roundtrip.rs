@@ -71,7 +71,10 @@ fn empty_trace_round_trips() {
     assert!(s.is_empty());
     assert!(m.complete);
     assert_eq!(m.argv, meta().argv);
-    assert!(!parts_dir(&path).exists(), "parts directory removed after finish");
+    assert!(
+        !parts_dir(&path).exists(),
+        "parts directory removed after finish"
+    );
 }
 
 #[test]
@@ -124,8 +127,15 @@ fn bytes_per_sample_is_small_for_realistic_samples() {
         .map(|_| {
             t += 1_000_000 + (next() % 80_000) as i64;
             let r = next() % 100;
-            let wait_ns = if r < 80 { 150 + (next() % 400) as i64 } else { (next() % 5_000_000) as i64 };
-            Sample { time_ns: t, wait_ns }
+            let wait_ns = if r < 80 {
+                150 + (next() % 400) as i64
+            } else {
+                (next() % 5_000_000) as i64
+            };
+            Sample {
+                time_ns: t,
+                wait_ns,
+            }
         })
         .collect();
     write(&path, &data, 500, &meta());
@@ -147,7 +157,10 @@ fn unfinished_recording_reads_from_parts_and_recovers() {
         w.write_part(&m).unwrap();
     }
     // Samples buffered but never written are lost, as after SIGKILL.
-    w.push(Sample { time_ns: i64::MAX, wait_ns: 1 });
+    w.push(Sample {
+        time_ns: i64::MAX,
+        wait_ns: 1,
+    });
     std::mem::forget(w);
     assert!(!path.exists());
 
@@ -183,13 +196,21 @@ fn create_fails_early_with_os_errors() {
 fn write_raw(path: &Path, kv: Vec<(String, String)>) {
     use arrow_array::{ArrayRef, Int64Array, RecordBatch};
     use std::sync::Arc;
-    let kv = kv.into_iter().map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v)).collect();
+    let kv = kv
+        .into_iter()
+        .map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v))
+        .collect();
     let props = parquet::file::properties::WriterProperties::builder()
         .set_key_value_metadata(Some(kv))
         .build();
     let col: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
     let batch = RecordBatch::try_from_iter([("wait_ns", col)]).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(fs::File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        fs::File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
@@ -201,7 +222,11 @@ fn format_checks_give_human_messages() {
     write_raw(&foreign, vec![]);
     let err = TraceReader::open(&foreign).unwrap_err();
     assert!(matches!(err, TraceError::NotGilknocker { .. }));
-    assert!(err.to_string().contains("foreign.parquet was not written by gilknocker"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("foreign.parquet was not written by gilknocker"),
+        "{err}"
+    );
 
     let newer = dir.path().join("newer.parquet");
     let mut kv = meta().to_key_values();
@@ -212,12 +237,21 @@ fn format_checks_give_human_messages() {
     }
     write_raw(&newer, kv);
     let err = TraceReader::open(&newer).unwrap_err();
-    assert!(err.to_string().contains(&format!("format version {} is newer than this reader", FORMAT_VERSION + 1)), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "format version {} is newer than this reader",
+            FORMAT_VERSION + 1
+        )),
+        "{err}"
+    );
 
     let missing_column = dir.path().join("nocol.parquet");
     write_raw(&missing_column, meta().to_key_values());
     let err = TraceReader::open(&missing_column).unwrap_err();
-    assert!(err.to_string().contains("column 'time' is missing"), "{err}");
+    assert!(
+        err.to_string().contains("column 'time' is missing"),
+        "{err}"
+    );
 
     let text = dir.path().join("text.parquet");
     fs::write(&text, "hello, this is not parquet at all").unwrap();
@@ -235,10 +269,20 @@ fn truncated_files_are_refused_not_panicked_on() {
     let path = dir.path().join("full.parquet");
     write(&path, &samples(5_000), 1_000, &meta());
     let bytes = fs::read(&path).unwrap();
-    for cut in [0, 4, 11, 100, bytes.len() / 2, bytes.len() - 9, bytes.len() - 1] {
+    for cut in [
+        0,
+        4,
+        11,
+        100,
+        bytes.len() / 2,
+        bytes.len() - 9,
+        bytes.len() - 1,
+    ] {
         let cut_path = dir.path().join(format!("cut{cut}.parquet"));
         fs::write(&cut_path, &bytes[..cut]).unwrap();
-        assert!(TraceReader::open(&cut_path).and_then(|r| r.read_all()).is_err());
+        assert!(TraceReader::open(&cut_path)
+            .and_then(|r| r.read_all())
+            .is_err());
     }
 }
 
