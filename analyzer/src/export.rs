@@ -42,14 +42,14 @@ fn for_each_unit(
     mut each: impl FnMut(&SampleColumns) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     progress.start(
-        &reader.path().display().to_string(),
+        &crate::units::printable(&reader.path().display().to_string(), 120),
         reader.num_rows().max(0) as u64,
     );
     let (sender, receiver) = mpsc::sync_channel::<Result<SampleColumns, AnalyzeError>>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             for unit in 0..reader.num_units() {
-                let result = reader.read_unit(unit).map_err(AnalyzeError::from);
+                let result = crate::scan::read_unit_guarded(reader, unit);
                 let stop = result.is_err();
                 if sender.send(result).is_err() || stop {
                     break;

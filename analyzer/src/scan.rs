@@ -315,7 +315,10 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
         metadata.schedule.polling_interval_ns,
         metadata.busy_threshold_ns,
     );
-    progress.start(&path.display().to_string(), reader.num_rows().max(0) as u64);
+    progress.start(
+        &crate::units::printable(&path.display().to_string(), 120),
+        reader.num_rows().max(0) as u64,
+    );
 
     // A timeline needs the time range before it can place samples: timestamps never go
     // backwards (checked below), so the first and last non-empty units give it. Those two are
@@ -325,11 +328,11 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
     if options.timeline_columns.is_some() {
         let non_empty: Vec<usize> = (0..units).filter(|&i| reader.unit_rows(i) > 0).collect();
         if let (Some(&first), Some(&last)) = (non_empty.first(), non_empty.last()) {
-            let first_columns = reader.read_unit(first)?;
+            let first_columns = read_unit_guarded(reader, first)?;
             let start = first_columns.time_ns.first().copied();
             preloaded.insert(first, first_columns);
             if last != first {
-                preloaded.insert(last, reader.read_unit(last)?);
+                preloaded.insert(last, read_unit_guarded(reader, last)?);
             }
             let end = preloaded[&last].time_ns.last().copied();
             if let (Some(start), Some(end)) = (start, end) {
@@ -370,11 +373,11 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
             let cached = preloaded.lock().ok().and_then(|mut map| map.remove(&unit));
             let columns = match cached {
                 Some(columns) => columns,
-                None => match reader.read_unit(unit) {
+                None => match read_unit_guarded(reader, unit) {
                     Ok(columns) => columns,
                     Err(e) => {
                         failed.store(true, Ordering::Relaxed);
-                        return Err(e.into());
+                        return Err(e);
                     }
                 },
             };
@@ -437,6 +440,18 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
         busy: total.busy,
         timeline: total.timeline,
     })
+}
+
+/// Decode one unit, turning a panic inside the Parquet decoder (seen on corrupted pages, e.g.
+/// "attempt to shift left with overflow" in a bit unpacker) into an error naming the file.
+pub fn read_unit_guarded(reader: &TraceReader, unit: usize) -> Result<SampleColumns> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.read_unit(unit))) {
+        Ok(result) => result.map_err(AnalyzeError::from),
+        Err(_) => Err(AnalyzeError::invalid(
+            reader.path(),
+            format!("row group {unit} is corrupt (the Parquet decoder failed on it)"),
+        )),
+    }
 }
 
 fn fold_unit(

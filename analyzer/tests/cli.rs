@@ -183,6 +183,7 @@ fn summary_reads_unfinished_parts_and_directories() {
 fn bad_inputs_give_one_line_naming_the_file() {
     let cases = [
         ("absurd_wait.parquet", "not a plausible measurement"),
+        ("corrupt_page.parquet", "corrupt"),
         ("foreign.parquet", "not written by gilknocker"),
         ("negative_wait.parquet", "negative wait_ns"),
         ("newer_version.parquet", "newer than this reader"),

@@ -307,6 +307,10 @@ fn main() {
     // The mixed trace cut in half: the footer is gone.
     let bytes = fs::read(dir.join("mixed.parquet")).expect("read mixed");
     fs::write(dir.join("truncated.parquet"), &bytes[..bytes.len() / 2]).expect("write");
+    // One flipped byte inside the first data page: the footer is intact, decoding the page fails.
+    let mut corrupt = bytes.clone();
+    corrupt[47] ^= 0x81;
+    fs::write(dir.join("corrupt_page.parquet"), &corrupt).expect("write");
 
     // Bad values the reader or the analyzer must refuse.
     let mut negative = waits.clone();
