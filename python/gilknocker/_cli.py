@@ -10,18 +10,23 @@ from gilknocker import _api, _demo
 
 
 def _demo_command(args: argparse.Namespace) -> int:
+    from gilknocker import _native
+
     path = args.output
     print(f"gilknocker demo: recording {path}")
     with _api.record(path) as rec:
         _demo.run(args.seconds, print)
-    metrics = rec.metrics
     print()
-    print(metrics)
+    print(rec.metrics)
     print()
-    print("Expected: busy fraction around 2/3 overall (two of the three phases hold the GIL).")
-    print(f"Next: gilknock-analyze summary {path}")
-    print("      python -c \"import gilknocker; print(gilknocker.load('" + path + "'))\"")
-    return 0
+    print("Expected: busy fraction about 2/3 (two of the three phases keep the GIL busy).")
+    print()
+    print(f"$ gilknock-analyze summary {path}", flush=True)
+    code = _native.analyze(["gilknock-analyze", "summary", path])
+    print()
+    print("Next: gilknock-analyze timeline " + path + " -o timeline.svg")
+    print(f"      python -c \"import gilknocker; print(gilknocker.load('{path}'))\"")
+    return code
 
 
 def _recover_command(args: argparse.Namespace) -> int:
@@ -58,6 +63,18 @@ def _version() -> str:
     from gilknocker import __version__
 
     return __version__
+
+
+def analyze_main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `gilknock-analyze` console script: the Rust analyzer, linked into the extension."""
+    import signal
+
+    from gilknocker import _native
+
+    # Behave like the native binary: Ctrl-C ends the analysis at once.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    args = list(sys.argv[1:] if argv is None else argv)
+    return _native.analyze(["gilknock-analyze", *args])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -327,6 +327,13 @@ fn recover(py: Python<'_>, path: PathBuf) -> PyResult<(usize, u64)> {
     Ok((stats.parts, stats.rows))
 }
 
+/// Run `gilknock-analyze` with `argv` (argv[0] is the program name) in this process, with the
+/// GIL released; returns its exit code. Backs the `gilknock-analyze` console script.
+#[pyfunction]
+fn analyze(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
+    py.detach(move || gilknocker_analyzer::run(argv))
+}
+
 /// The parts directory used while recording to `path`.
 #[pyfunction]
 fn parts_dir(path: PathBuf) -> PathBuf {
@@ -339,6 +346,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(recover, m)?)?;
     m.add_function(wrap_pyfunction!(parts_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add("TraceFormatError", m.py().get_type::<TraceFormatError>())?;
     m.add("FORMAT_VERSION", gilknocker_trace::schema::FORMAT_VERSION)?;
     m.add(

@@ -114,7 +114,9 @@ fn many_row_groups_round_trip() {
 fn bytes_per_sample_is_small_for_realistic_samples() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("size.parquet");
-    // 1 ms knocks with 80 µs timer jitter; most waits are sub-µs, some are several ms.
+    // Shaped like a real recording (docs: 3.5 bytes/sample measured on `gilknocker demo`):
+    // exponential knock intervals with a 1 ms mean, phases of free GIL (waits of 70 ns to
+    // 1.3 µs) alternating with busy phases (waits up to a few switch intervals).
     let mut state = 12345u64;
     let mut next = || {
         state ^= state << 13;
@@ -123,17 +125,24 @@ fn bytes_per_sample_is_small_for_realistic_samples() {
         state
     };
     let mut t = 1_700_000_000_000_000_000i64;
+    let mut busy = false;
     let data: Vec<Sample> = (0..200_000)
         .map(|_| {
-            t += 1_000_000 + (next() % 80_000) as i64;
-            let r = next() % 100;
-            let wait_ns = if r < 80 {
-                150 + (next() % 400) as i64
+            // A knock that waits covers several slots, so busy phases hold few samples: free
+            // phases last 170 samples on average, busy ones 30.
+            if next() % (if busy { 30 } else { 170 }) == 0 {
+                busy = !busy;
+            }
+            let u = (next() % 1_000_000 + 1) as f64 / 1e6;
+            t += (-u.ln() * 1e6) as i64;
+            let wait_ns = if busy {
+                (next() % 15_000_000) as i64
             } else {
-                (next() % 5_000_000) as i64
+                70 + (next() % 1_200) as i64
             };
+            // As the recorder writes them: start times floored to the format's resolution.
             Sample {
-                time_ns: t,
+                time_ns: gilknocker_trace::schema::quantize_time(t),
                 wait_ns,
             }
         })
