@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
-from conftest import gil_free_threads, native_thread_count, python_threads
 
 import gilknocker
-from gilknocker import KnockKnock, Knocker
+from conftest import gil_free_threads, native_thread_count, python_threads
+from gilknocker import Knocker, KnockKnock
 
 
 def test_issue_snippet_runs_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
@@ -255,8 +255,11 @@ def test_a_started_knocker_without_a_reference_keeps_running(trace_path) -> None
 
 def test_stop_returns_quickly_with_long_pauses() -> None:
     # The knocker sleeps 10 s between windows; stop() must not wait for that.
-    k = Knocker(polling_interval_micros=1000, sampling_interval_micros=2000,
-                sleeping_interval_micros=10_000_000)
+    k = Knocker(
+        polling_interval_micros=1000,
+        sampling_interval_micros=2000,
+        sleeping_interval_micros=10_000_000,
+    )
     k.start()
     time.sleep(0.05)
     t0 = time.perf_counter()

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import gil_free_threads, python_threads, run_python
 
 import gilknocker
+from conftest import gil_free_threads, python_threads, run_python
 
 pd = pytest.importorskip("pandas")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -104,7 +104,7 @@ def test_record_as_decorator(trace_path: Path) -> None:
 def test_load_rejects_files_that_are_not_traces(tmp_path: Path) -> None:
     not_parquet = tmp_path / "notes.parquet"
     not_parquet.write_text("hello")
-    with pytest.raises(gilknocker.TraceFormatError, match="notes.parquet"):
+    with pytest.raises(gilknocker.TraceFormatError, match=r"notes\.parquet"):
         gilknocker.load(not_parquet)
     foreign = tmp_path / "foreign.parquet"
     pd.DataFrame({"x": [1, 2]}).to_parquet(foreign)

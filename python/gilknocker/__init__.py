@@ -4,11 +4,10 @@ A native thread knocks on the GIL (asks for it, times how long that took, gives 
 streams the samples to a Parquet trace. See https://github.com/gilknocker/gilknocker.
 """
 
-from gilknocker._native import __version__
 from gilknocker._api import (
     DEFAULT_POLLING_INTERVAL_MICROS,
-    KnockKnock,
     Knocker,
+    KnockKnock,
     Metrics,
     TraceFormatError,
     load,
@@ -16,6 +15,7 @@ from gilknocker._api import (
     record,
     recover,
 )
+from gilknocker._native import __version__
 
 __all__ = [
     "DEFAULT_POLLING_INTERVAL_MICROS",

@@ -131,9 +131,7 @@ def _micros(name: str, value: object, *, allow_none: bool = False) -> Optional[i
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{name} must be a positive int (microseconds), got {type(value).__name__}"
-        )
+        raise TypeError(f"{name} must be a positive int (microseconds), got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be a positive number of microseconds, got {value}")
     return value
@@ -456,7 +454,7 @@ def load(path: StrPath) -> Any:
     ``df.attrs``. Also reads the parts of an unfinished recording. Needs pandas and pyarrow
     (``pip install gilknocker[pandas]``).
     """
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
     path = os.fspath(path)
     attrs = read_metadata(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 #: (name, what it does, expected busy fraction)
 PHASES = (
@@ -28,7 +28,7 @@ def _hash_loop(deadline: float) -> None:
         hashlib.sha256(data).digest()
 
 
-def _run_threads(targets: list[Callable[[float], None]], seconds: float) -> None:
+def _run_threads(targets: Sequence[Callable[[float], None]], seconds: float) -> None:
     deadline = time.perf_counter() + seconds
     threads = [threading.Thread(target=t, args=(deadline,), daemon=True) for t in targets]
     for t in threads:
@@ -38,7 +38,7 @@ def _run_threads(targets: list[Callable[[float], None]], seconds: float) -> None
 
 
 def run(seconds_per_phase: float, report: Callable[[str], None]) -> None:
-    plans = {
+    plans: dict[str, Sequence[Callable[[float], None]]] = {
         "contended": [_python_loop] * 3,
         "gil-free": [_hash_loop] * 3,
         "mixed": [_python_loop, _hash_loop, _hash_loop],

@@ -1,5 +1,17 @@
 from os import PathLike
-from typing import Optional, Union
+from typing import Optional, Union, final
+
+__all__ = [
+    "DEFAULT_BUSY_THRESHOLD_NS",
+    "FORMAT_VERSION",
+    "Recorder",
+    "TraceFormatError",
+    "__version__",
+    "analyze",
+    "parts_dir",
+    "read_metadata",
+    "recover",
+]
 
 __version__: str
 FORMAT_VERSION: int
@@ -7,6 +19,7 @@ DEFAULT_BUSY_THRESHOLD_NS: int
 
 class TraceFormatError(ValueError): ...
 
+@final
 class Recorder:
     def __new__(
         cls,

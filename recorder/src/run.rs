@@ -46,6 +46,19 @@ pub struct Shared {
 }
 
 impl Shared {
+    fn new(polling_ns: i64, busy_threshold_ns: i64) -> Self {
+        Shared {
+            base: Instant::now(),
+            wall_at_base_ns: wall_now_ns(),
+            stop: AtomicBool::new(false),
+            live: Mutex::new(Live::new(polling_ns, busy_threshold_ns)),
+            knocker_done: AtomicBool::new(false),
+            warn_message: Mutex::new(None),
+            warn_pending: AtomicBool::new(false),
+            error: Mutex::new(None),
+        }
+    }
+
     pub fn now_ns(&self) -> i64 {
         self.base.elapsed().as_nanos() as i64
     }
@@ -216,20 +229,10 @@ impl Run {
             Some(path) => Some(TraceWriter::create(path).map_err(StartError::Trace)?),
             None => None,
         };
-        let base = Instant::now();
-        let shared = Arc::new(Shared {
-            base,
-            wall_at_base_ns: wall_now_ns(),
-            stop: AtomicBool::new(false),
-            live: Mutex::new(Live::new(
-                config.schedule.polling_ns,
-                config.busy_threshold_ns,
-            )),
-            knocker_done: AtomicBool::new(false),
-            warn_message: Mutex::new(None),
-            warn_pending: AtomicBool::new(false),
-            error: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared::new(
+            config.schedule.polling_ns,
+            config.busy_threshold_ns,
+        ));
         let (queue, receiver) = match writer {
             Some(_) => {
                 let (tx, rx) = sync_channel(config.queue_capacity.max(1));
@@ -518,5 +521,162 @@ fn writer_main(
             gilknocker_trace::parts_dir(&path).display(),
             path.display()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gilknocker_trace::{ScheduleInfo, ScheduleKind, TraceReader};
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared::new(1_000_000, 5_000))
+    }
+
+    #[test]
+    fn a_full_queue_drops_samples_and_counts_them() {
+        let shared = shared();
+        let (tx, rx) = sync_channel(3);
+        let mut sink = KnockerSink {
+            shared: shared.clone(),
+            queue: Some(tx),
+        };
+        for i in 0..10 {
+            sink.knocked(i * 1_000, 100, 0);
+        }
+        let live = shared.live();
+        // The live statistics see every knock; the trace gets what fit in the queue.
+        assert_eq!(live.counters.knocks, 10);
+        assert_eq!(live.counters.dropped_samples, 7);
+        drop(live);
+        assert_eq!(rx.try_iter().count(), 3);
+    }
+
+    #[test]
+    fn samples_are_floored_to_the_trace_resolution_and_anchored_to_wall_time() {
+        let shared = shared();
+        let (tx, rx) = sync_channel(8);
+        let mut sink = KnockerSink {
+            shared: shared.clone(),
+            queue: Some(tx),
+        };
+        sink.knocked(5_000, 42, 0);
+        let sample = rx.try_recv().unwrap();
+        assert_eq!(sample.wait_ns, 42);
+        assert_eq!(
+            sample.time_ns % gilknocker_trace::schema::TIME_RESOLUTION_NS,
+            0
+        );
+        assert!((sample.time_ns - (shared.wall_at_base_ns + 5_000)).abs() < 1024);
+    }
+
+    #[test]
+    fn the_writer_batches_into_parts_and_merges_everything_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.parquet");
+        let shared = shared();
+        let writer = TraceWriter::create(&path).unwrap();
+        let (tx, rx) = sync_channel(100_000);
+        let metadata = RunMetadata::new(
+            ScheduleInfo {
+                kind: ScheduleKind::Continuous,
+                polling_interval_ns: 1_000_000,
+                sampling_interval_ns: None,
+                sleeping_interval_ns: None,
+                jitter: true,
+            },
+            0,
+        );
+        let thread_shared = shared.clone();
+        // A zero part interval: a part on every drain, so batching runs many times.
+        let handle = thread::spawn(move || {
+            writer_main(
+                thread_shared,
+                writer,
+                rx,
+                metadata,
+                Duration::ZERO,
+                Duration::from_micros(50),
+            )
+        });
+        for i in 0..20_000i64 {
+            tx.send(Sample {
+                time_ns: i * 1024,
+                wait_ns: i,
+            })
+            .unwrap();
+            shared.live().knocked(i, i, 0);
+        }
+        shared.knocker_done.store(true, Ordering::Release);
+        handle.thread().unpark();
+        let stats = handle.join().unwrap().unwrap().unwrap();
+        assert_eq!(stats.rows, 20_000);
+        assert!(stats.parts >= 1);
+        let reader = TraceReader::open(&path).unwrap();
+        let meta = reader.metadata();
+        assert!(meta.complete);
+        assert_eq!(meta.counters.knocks, 20_000);
+        assert!(meta.end_time_ns.is_some());
+        let all = reader.read_all().unwrap();
+        assert_eq!(all.wait_ns, (0..20_000).collect::<Vec<i64>>());
+        assert!(!gilknocker_trace::parts_dir(&path).exists());
+    }
+
+    #[test]
+    fn a_write_failure_is_reported_once_and_later_samples_count_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.parquet");
+        let shared = shared();
+        let writer = TraceWriter::create(&path).unwrap();
+        // The parts directory disappears: every part write fails.
+        std::fs::remove_dir_all(gilknocker_trace::parts_dir(&path)).unwrap();
+        let (tx, rx) = sync_channel(1_000);
+        let metadata = RunMetadata::new(
+            ScheduleInfo {
+                kind: ScheduleKind::Continuous,
+                polling_interval_ns: 1_000_000,
+                sampling_interval_ns: None,
+                sleeping_interval_ns: None,
+                jitter: false,
+            },
+            0,
+        );
+        for i in 0..10 {
+            tx.send(Sample {
+                time_ns: i,
+                wait_ns: 1,
+            })
+            .unwrap();
+        }
+        let thread_shared = shared.clone();
+        let handle = thread::spawn(move || {
+            writer_main(
+                thread_shared,
+                writer,
+                rx,
+                metadata,
+                Duration::ZERO,
+                Duration::from_micros(50),
+            )
+        });
+        // Wait (without a timing assert) until the failure is reported.
+        while shared.error().is_none() {
+            thread::sleep(Duration::from_millis(1));
+        }
+        for i in 0..5 {
+            tx.send(Sample {
+                time_ns: 100 + i,
+                wait_ns: 1,
+            })
+            .unwrap();
+        }
+        shared.knocker_done.store(true, Ordering::Release);
+        handle.thread().unpark();
+        let result = handle.join().unwrap();
+        assert!(result.is_err());
+        assert!(shared.error().unwrap().contains("writing the trace failed"));
+        assert_eq!(shared.live().counters.dropped_samples, 15);
+        assert!(shared.take_pending_warning().is_some());
+        assert!(shared.take_pending_warning().is_none(), "warned once");
     }
 }
