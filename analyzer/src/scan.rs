@@ -302,6 +302,13 @@ struct Partial {
 
 /// Open and aggregate one trace.
 pub fn scan_path(path: &Path, options: ScanOptions, progress: &Progress) -> Result<TraceScan> {
+    // The trace crate reports an empty parts directory as "Is a directory"; say what it means.
+    if path.is_dir() && gilknocker_trace::list_parts(path).is_ok_and(|parts| parts.is_empty()) {
+        return Err(AnalyzeError::invalid(
+            path,
+            "no finished parts in this directory (the recording stopped before writing its first part)",
+        ));
+    }
     let reader = TraceReader::open(path)?;
     scan(&reader, options, progress)
 }

@@ -212,6 +212,11 @@ fn bad_inputs_give_one_line_naming_the_file() {
         "/nonexistent/run.parquet",
         "No such file",
     );
+    let parts_dir = tempfile::tempdir().unwrap();
+    let parts = parts_dir.path().join("run.parquet.parts");
+    std::fs::create_dir(&parts).unwrap();
+    let parts = parts.display().to_string();
+    assert_input_error(&["summary", &parts], &parts, "no finished parts");
     let empty_dir = tempfile::tempdir().unwrap();
     let dir = empty_dir.path().display().to_string();
     assert_input_error(&["summary", &dir], &dir, "no traces here");
