@@ -1,0 +1,107 @@
+"""Exact wait distributions for the latency comparison (numpy only; used by _worker.py).
+
+All times are nanoseconds. Quantiles are found by bisection on an exact CDF, so no sampling
+error is added on top of what the knocks themselves carry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+def _quantile(cdf: Callable[[float], float], q: float, hi: float) -> float:
+    lo = 0.0
+    if cdf(hi) < q:
+        return hi
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if cdf(mid) >= q:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo < 1.0:
+            break
+    return hi
+
+
+def _clipped_sum(sorted_lengths: np.ndarray, cumsum: np.ndarray, y: float) -> float:
+    """sum(min(max(y, 0), L) for L in lengths)."""
+    if y <= 0:
+        return 0.0
+    k = int(np.searchsorted(sorted_lengths, y, side="right"))
+    below = float(cumsum[k - 1]) if k > 0 else 0.0
+    return below + y * (len(sorted_lengths) - k)
+
+
+def clip_holds(holds: np.ndarray, t0: int, t1: int) -> np.ndarray:
+    """Hold intervals (n x 2, start/end) cut to the window [t0, t1]."""
+    if len(holds) == 0:
+        return holds.reshape(0, 2)
+    clipped = np.clip(holds, t0, t1)
+    return clipped[clipped[:, 1] > clipped[:, 0]]
+
+
+def reference_quantiles(
+    holds: np.ndarray, t0: int, t1: int, handoff_ns: float, free_wait_ns: float, qs: Sequence[float]
+) -> list[float]:
+    """Quantiles of the wait of a request made at a uniformly random instant of [t0, t1].
+
+    Inside a hold [s, e) a request at t waits e - t plus the hand-off (the time the waiting
+    thread needs to run once the holder lets go); outside it waits ``free_wait_ns``.
+    """
+    window = float(t1 - t0)
+    lengths = np.sort((holds[:, 1] - holds[:, 0]).astype(np.float64))
+    cumsum = np.cumsum(lengths)
+    free = 1.0 - float(cumsum[-1]) / window if len(lengths) else 1.0
+
+    def cdf(x: float) -> float:
+        f = free if x >= free_wait_ns else 0.0
+        return f + _clipped_sum(lengths, cumsum, x - handoff_ns) / window
+
+    hi = (float(lengths[-1]) if len(lengths) else 0.0) + handoff_ns + free_wait_ns + 1.0
+    return [_quantile(cdf, q, hi) for q in qs]
+
+
+def slot_weighted_quantiles(
+    waits_ns: np.ndarray, interval_ns: float, qs: Sequence[float]
+) -> list[float]:
+    """Wait quantiles over scheduled slots rather than knocks.
+
+    A knock that waited w stands for its own slot (wait w) and for the w / interval slots that
+    fell due while it waited (the Poisson schedule puts them uniformly in the wait, so their
+    waits are uniform on [0, w]): the same weighting as the busy-fraction estimator.
+    """
+    w = np.sort(waits_ns.astype(np.float64))
+    cumsum = np.cumsum(w)
+    total = len(w) + float(cumsum[-1]) / interval_ns
+
+    def cdf(x: float) -> float:
+        k = int(np.searchsorted(w, x, side="right"))
+        return (k + _clipped_sum(w, cumsum, x) / interval_ns) / total
+
+    return [_quantile(cdf, q, float(w[-1]) + 1.0) for q in qs]
+
+
+def handoff(
+    holds: np.ndarray, knock_mono_ns: np.ndarray, waits_ns: np.ndarray, threshold_ns: float
+) -> tuple[float, float, int]:
+    """(median hand-off, median free wait, knocks matched to a hold) from knocks in holds.
+
+    A knock at t inside hold [s, e) that waited w got the GIL w - (e - t) after the release.
+    """
+    if len(holds) == 0 or len(waits_ns) == 0:
+        free = float(np.median(waits_ns)) if len(waits_ns) else 0.0
+        return 0.0, free, 0
+    i = np.searchsorted(holds[:, 0], knock_mono_ns, side="right") - 1
+    ok = i >= 0
+    inside = np.zeros(len(waits_ns), dtype=bool)
+    inside[ok] = knock_mono_ns[ok] < holds[i[ok], 1]
+    matched = inside & (waits_ns > threshold_ns)
+    free_waits = waits_ns[~inside]
+    free = float(np.median(free_waits)) if len(free_waits) else 0.0
+    if not matched.any():
+        return 0.0, free, 0
+    h = knock_mono_ns[matched] + waits_ns[matched] - holds[i[matched], 1]
+    return float(np.median(h)), free, int(matched.sum())
