@@ -202,7 +202,22 @@ impl TraceReader {
     /// Decode one unit. Checks that values are present, waits are not negative and timestamps
     /// do not go backwards within the unit.
     pub fn read_unit(&self, index: usize) -> Result<SampleColumns> {
+        // The Parquet decoder can panic on some corrupt pages (found by fuzzing); a corrupt
+        // file must give an error, never take the reader's process down.
         let unit = self.units[index];
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.decode_unit(unit))) {
+            Ok(result) => result,
+            Err(_) => Err(TraceError::invalid(
+                &self.sources[unit.source].path,
+                format!(
+                    "row group {} is corrupt (the decoder failed)",
+                    unit.row_group
+                ),
+            )),
+        }
+    }
+
+    fn decode_unit(&self, unit: Unit) -> Result<SampleColumns> {
         let source = &self.sources[unit.source];
         let path = &source.path;
         let file = File::open(path).map_err(|e| TraceError::io(path, e))?;

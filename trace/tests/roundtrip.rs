@@ -313,3 +313,13 @@ proptest! {
         prop_assert_eq!(m.argv, meta().argv);
     }
 }
+
+#[test]
+fn a_page_that_makes_the_decoder_panic_is_an_error() {
+    // testdata/corrupt_page.parquet: one flipped byte that panics the Parquet decoder
+    // (found by the analyzer's robustness property test).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/corrupt_page.parquet");
+    let result = TraceReader::open(&path).and_then(|r| r.read_all());
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("corrupt_page.parquet"), "{err}");
+}
