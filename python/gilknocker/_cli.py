@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from gilknocker import _api, _demo
+from gilknocker import _api, _demo, _run
 
 
 def _demo_command(args: argparse.Namespace) -> int:
@@ -39,6 +39,34 @@ def _recover_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_command(args: argparse.Namespace) -> int:
+    if args.module is None and not args.target:
+        print("gilknocker run: give a script (script.py [args...]) or -m module", file=sys.stderr)
+        return 2
+    if args.module is not None:
+        target, rest = args.module, list(args.target)
+    else:
+        target, rest = args.target[0], list(args.target[1:])
+    options: dict[str, object] = {}
+    for name in ("polling_interval_micros", "sampling_interval_micros", "sleeping_interval_micros"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    if args.no_jitter:
+        options["jitter"] = False
+    try:
+        return _run.run(
+            target,
+            rest,
+            module=args.module is not None,
+            output=args.output,
+            knocker_options=options,
+        )
+    except (OSError, ValueError, TypeError) as err:
+        print(f"gilknocker run: {err}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gilknocker", description="Measure GIL contention in Python programs."
@@ -51,6 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=1.0, help="length of each of the three phases"
     )
     demo.set_defaults(func=_demo_command)
+    run = sub.add_parser(
+        "run",
+        help="run a Python program (like `python script.py`) while recording a trace",
+        description="Run script.py [args...] or -m module [args...] exactly as python would, "
+        "recording a GIL trace; at the end say where the trace went.",
+    )
+    run.add_argument(
+        "-o",
+        "--output",
+        help="trace path (default: gilknocker-<program>-<UTC time>-<host>-<pid>.parquet, "
+        "never an existing file)",
+    )
+    run.add_argument("--polling-interval-micros", type=int, dest="polling_interval_micros")
+    run.add_argument("--sampling-interval-micros", type=int, dest="sampling_interval_micros")
+    run.add_argument("--sleeping-interval-micros", type=int, dest="sleeping_interval_micros")
+    run.add_argument(
+        "--no-jitter", action="store_true", help="knock at fixed intervals (default: random)"
+    )
+    run.add_argument("-m", dest="module", help="run a library module as a script")
+    run.add_argument("target", nargs=argparse.REMAINDER, help="script.py [args...]")
+    run.set_defaults(func=_run_command)
     recover = sub.add_parser(
         "recover", help="finish a trace whose recording process died (merge its parts)"
     )
