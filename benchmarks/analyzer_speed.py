@@ -51,11 +51,15 @@ def analyzer_summary(binary: Path, trace: Path) -> float:
 def duckdb_summary(trace: Path) -> float:
     import duckdb
 
-    rows = duckdb.connect().execute(
-        "SELECT count(*), min(wait_ns), avg(wait_ns), "
-        f"quantile_cont(wait_ns, {QUANTILES}), max(wait_ns) "
-        f"FROM read_parquet('{trace}')"
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            "SELECT count(*), min(wait_ns), avg(wait_ns), "
+            f"quantile_cont(wait_ns, {QUANTILES}), max(wait_ns) "
+            f"FROM read_parquet('{trace}')"
+        )
+        .fetchall()
+    )
     return float(rows[0][3][2])
 
 
@@ -68,7 +72,9 @@ def pandas_summary(trace: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=100_000_000)
     parser.add_argument("--trace", type=Path, help="use this trace instead of generating one")
     parser.add_argument("--repeat", type=int, default=3)
@@ -82,10 +88,18 @@ def main() -> int:
         trace = args.target_dir / f"bench-{args.samples}.parquet"
         if not trace.exists():
             print(f"writing {trace} ({args.samples:,} knocks)...", file=sys.stderr)
-            subprocess.run([str(release / "examples" / "synthetic_trace"), str(trace), str(args.samples)], check=True)
+            subprocess.run(
+                [str(release / "examples" / "synthetic_trace"), str(trace), str(args.samples)],
+                check=True,
+            )
 
-    tools: dict[str, Callable[[], float]] = {"gilknock-analyze": lambda: analyzer_summary(binary, trace)}
-    for name, module, fn in [("duckdb", "duckdb", duckdb_summary), ("pandas", "pandas", pandas_summary)]:
+    tools: dict[str, Callable[[], float]] = {
+        "gilknock-analyze": lambda: analyzer_summary(binary, trace)
+    }
+    for name, module, fn in [
+        ("duckdb", "duckdb", duckdb_summary),
+        ("pandas", "pandas", pandas_summary),
+    ]:
         try:
             __import__(module)
             if module == "pandas":
@@ -105,7 +119,9 @@ def main() -> int:
 
     base = statistics.median(times["gilknock-analyze"])
     size_mb = trace.stat().st_size / 1e6
-    print(f"trace: {trace} ({size_mb:,.0f} MB), median of {args.repeat} runs, {os.cpu_count()} cores")
+    print(
+        f"trace: {trace} ({size_mb:,.0f} MB), median of {args.repeat} runs, {os.cpu_count()} cores"
+    )
     print(f"{'tool':<18} {'seconds':>8} {'x analyzer':>11} {'p99 wait_ns':>14}")
     for name in tools:
         median = statistics.median(times[name])
