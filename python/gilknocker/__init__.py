@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_POLLING_INTERVAL_MICROS",
     "KnockKnock",
     "Knocker",
+    "LiveMetrics",
     "Metrics",
     "TraceFormatError",
     "__version__",
@@ -29,3 +30,10 @@ __all__ = [
     "record",
     "recover",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext gilknocker` registers the `%%gilknock` cell magic."""
+    from gilknocker._jupyter import register
+
+    register(ipython)

@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_POLLING_INTERVAL_MICROS",
     "KnockKnock",
     "Knocker",
+    "LiveMetrics",
     "Metrics",
     "TraceFormatError",
     "load",
@@ -104,6 +105,38 @@ class Metrics:
             path=path,
         )
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        lo, hi = self.busy_fraction_ci95
+        rows = [
+            ("samples", f"{self.total_samples}"),
+            ("duration", f"{self.duration_s:.3f} s"),
+            ("busy fraction", f"{self.busy_fraction:.3f} (95% CI {lo:.3f} to {hi:.3f})"),
+            ("waited ≥ 1 ms", f"{self.long_wait_fraction:.3f} of the time"),
+            ("contention metric (0.4.2)", f"{self.contention_metric:.3f}"),
+            ("wait mean", f"{self.avg_acquisition_time_micros:.1f} µs"),
+            (
+                "wait p50 / p90",
+                f"{self.p50_acquisition_time_micros:.1f} / "
+                f"{self.p90_acquisition_time_micros:.1f} µs",
+            ),
+            (
+                "wait p99 / p99.9",
+                f"{self.p99_acquisition_time_micros:.1f} / "
+                f"{self.p999_acquisition_time_micros:.1f} µs",
+            ),
+            ("wait max", f"{self.max_acquisition_time_micros:.1f} µs"),
+            ("dropped samples", f"{self.dropped_samples}"),
+        ]
+        if self.path:
+            rows.append(("trace", self.path))
+        body = "".join(
+            f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        return f"<table class='gilknocker-metrics'>{body}</table>"
+
     def __str__(self) -> str:
         lo, hi = self.busy_fraction_ci95
         lines = [
@@ -125,6 +158,21 @@ class Metrics:
         if self.path:
             lines.append(f"trace              {self.path}")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class LiveMetrics:
+    """Figures for long-running services, computed in Rust and never reset.
+
+    ``busy_fraction`` covers the last ``window_s`` seconds (time-weighted, never above 1) and
+    counts a knock that is still waiting, so it reads 1.0 while something pins the GIL.
+    ``gil_wait_seconds_total`` and ``knocks_total`` only grow: scrape them and take rate().
+    """
+
+    busy_fraction: float
+    gil_wait_seconds_total: float
+    knocks_total: int
+    window_s: float
 
 
 def _micros(name: str, value: object, *, allow_none: bool = False) -> Optional[int]:
@@ -301,6 +349,15 @@ class Knocker:
         if raw is None:
             raise RuntimeError("no metrics yet: start() the knocker first")
         return Metrics._from_native(raw, self._path)
+
+    def live_metrics(self, window_s: float = 10.0) -> LiveMetrics:
+        """Windowed busy fraction and monotonic wait counters (see :class:`LiveMetrics`).
+
+        Cheap (no GIL wait, no allocation in Rust) and safe to call from a metrics endpoint.
+        """
+        window = _positive_number("window_s", window_s)
+        busy, wait_s, knocks, covered = self._native.live(window)
+        return LiveMetrics(busy, wait_s, knocks, covered)
 
     def __enter__(self) -> Knocker:
         self.start()

@@ -288,6 +288,26 @@ impl Recorder {
         Ok(Some(d))
     }
 
+    /// Live figures for services: (busy fraction over the last `window_s`, total wait seconds,
+    /// total knocks, window covered in seconds). Never reset; counts a wait in progress.
+    fn live(&self, window_s: f64) -> PyResult<(f64, f64, u64, f64)> {
+        if !(window_s > 0.0 && window_s.is_finite()) {
+            return Err(PyValueError::new_err(format!(
+                "window_s must be a positive number of seconds, got {window_s}"
+            )));
+        }
+        let Some(shared) = self.state().last.clone() else {
+            return Ok((0.0, 0.0, 0, 0.0));
+        };
+        let f = shared.live_figures((window_s * 1e9) as i64);
+        Ok((
+            f.busy_fraction,
+            f.wait_seconds_total,
+            f.knocks_total,
+            f.window_s,
+        ))
+    }
+
     /// After fork() in the child: drop the parent's threads without touching them.
     fn _after_fork_child(&self) {
         let mut state = self.state();

@@ -1,11 +1,38 @@
 //! Live statistics, updated by the knocker thread on every knock and read by Python at any time.
 
+use std::collections::VecDeque;
+
 use gilknocker_trace::estimate::BusyEstimator;
 use gilknocker_trace::RunCounters;
 use hdrhistogram::Histogram;
 
 /// Waits are recorded in nanoseconds, 3 significant digits (0.1% error), up to an hour.
 const HISTOGRAM_MAX_NS: u64 = 3_600_000_000_000;
+/// Live (windowed) figures are kept in buckets of this length...
+pub const LIVE_BUCKET_NS: i64 = 100_000_000;
+/// ...for this long (the longest window a reader can ask for).
+pub const LIVE_HISTORY_NS: i64 = 600_000_000_000;
+
+/// Busy and total slots of one live bucket (see `gilknocker_trace::estimate`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bucket {
+    index: i64,
+    busy_slots: f64,
+    slots: f64,
+}
+
+/// Figures for services, never reset: a windowed busy fraction and monotonic counters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveFigures {
+    /// Busy fraction over the window, counting a knock still waiting; in [0, 1].
+    pub busy_fraction: f64,
+    /// Total GIL wait since start, seconds (monotonic; includes a wait in progress).
+    pub wait_seconds_total: f64,
+    /// Knocks since start (monotonic).
+    pub knocks_total: u64,
+    /// The window actually covered (shorter right after start).
+    pub window_s: f64,
+}
 
 #[derive(Debug, Clone)]
 pub struct Live {
@@ -21,6 +48,11 @@ pub struct Live {
     first_knock_start: Option<i64>,
     interval_ns: i64,
     threshold_ns: i64,
+    /// Never reset (for rate()-style scraping).
+    wait_ns_monotonic: u64,
+    knocks_monotonic: u64,
+    buckets: VecDeque<Bucket>,
+    started_ns: Option<i64>,
 }
 
 /// A consistent copy of the live statistics.
@@ -57,6 +89,10 @@ impl Live {
             first_knock_start: None,
             interval_ns,
             threshold_ns,
+            wait_ns_monotonic: 0,
+            knocks_monotonic: 0,
+            buckets: VecDeque::new(),
+            started_ns: None,
         }
     }
 
@@ -72,6 +108,87 @@ impl Live {
         c.late_ns_max = c.late_ns_max.max(late);
         self.last_knock_end = start_ns + wait_ns;
         self.first_knock_start.get_or_insert(start_ns);
+        self.wait_ns_monotonic += wait;
+        self.knocks_monotonic += 1;
+        // The knock's own slot belongs to its start; the slots its wait covered belong to the
+        // buckets the wait spans (a 30 s pin must show in the last 10 s window).
+        let busy = wait_ns > self.threshold_ns;
+        self.add_to_bucket(start_ns, 1.0, busy);
+        let end = start_ns + wait_ns.max(0);
+        let oldest_kept = end - LIVE_HISTORY_NS;
+        let mut from = start_ns.max(oldest_kept);
+        while from < end {
+            let to = ((from.div_euclid(LIVE_BUCKET_NS) + 1) * LIVE_BUCKET_NS).min(end);
+            self.add_to_bucket(from, (to - from) as f64 / self.interval_ns as f64, busy);
+            from = to;
+        }
+        let index = end.div_euclid(LIVE_BUCKET_NS);
+        let oldest = index - LIVE_HISTORY_NS / LIVE_BUCKET_NS;
+        while self.buckets.front().is_some_and(|b| b.index < oldest) {
+            self.buckets.pop_front();
+        }
+    }
+
+    fn add_to_bucket(&mut self, at_ns: i64, slots: f64, busy: bool) {
+        let index = at_ns.div_euclid(LIVE_BUCKET_NS);
+        let busy_slots = if busy { slots } else { 0.0 };
+        match self.buckets.back_mut() {
+            Some(last) if last.index == index => {
+                last.busy_slots += busy_slots;
+                last.slots += slots;
+            }
+            // Knocks arrive in time order, so an older index cannot follow a newer one.
+            _ => self.buckets.push_back(Bucket {
+                index,
+                busy_slots,
+                slots,
+            }),
+        }
+    }
+
+    /// Note when knocking began (the live window never reaches back before it).
+    pub fn started(&mut self, now_ns: i64) {
+        self.started_ns.get_or_insert(now_ns);
+    }
+
+    /// Windowed busy fraction and monotonic counters at `now_ns`, counting a knock that has
+    /// been waiting since `waiting_since_ns` (if any) as busy time and as wait.
+    pub fn live(&self, now_ns: i64, window_ns: i64, waiting_since_ns: Option<i64>) -> LiveFigures {
+        let window_ns = window_ns.clamp(LIVE_BUCKET_NS, LIVE_HISTORY_NS);
+        let from = now_ns - window_ns;
+        let first_bucket = from.div_euclid(LIVE_BUCKET_NS);
+        let (mut busy, mut slots) = (0.0, 0.0);
+        for b in self
+            .buckets
+            .iter()
+            .rev()
+            .take_while(|b| b.index >= first_bucket)
+        {
+            busy += b.busy_slots;
+            slots += b.slots;
+        }
+        let mut wait_ns_total = self.wait_ns_monotonic as f64;
+        if let Some(since) = waiting_since_ns {
+            let waiting = (now_ns - since).max(0);
+            wait_ns_total += waiting as f64;
+            if waiting > self.threshold_ns {
+                // Only the part inside the window counts for the window.
+                let inside = (now_ns - since.max(from)).max(0) as f64 / self.interval_ns as f64;
+                busy += inside;
+                slots += inside;
+            }
+        }
+        let covered_from = self.started_ns.map_or(from, |s| s.max(from));
+        LiveFigures {
+            busy_fraction: if slots > 0.0 {
+                (busy / slots).clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
+            wait_seconds_total: wait_ns_total * 1e-9,
+            knocks_total: self.knocks_monotonic,
+            window_s: (now_ns - covered_from).max(0) as f64 * 1e-9,
+        }
     }
 
     pub fn skipped(&mut self, busy: u64, missed: u64) {
@@ -115,12 +232,24 @@ impl Live {
     /// Forget everything measured so far (a window in progress restarts at `now_ns`).
     pub fn reset(&mut self, now_ns: i64) {
         let open = self.open_window_start.map(|_| now_ns);
+        let fresh = Live::new(self.interval_ns, self.threshold_ns);
+        // Drops concern the trace file, which a reset does not rewind; the live figures for
+        // services are monotonic and windowed, so a reset leaves them alone too.
         let dropped = self.counters.dropped_samples;
-        *self = Live::new(self.interval_ns, self.threshold_ns);
+        let buckets = std::mem::take(&mut self.buckets);
+        let (wait, knocks, started) = (
+            self.wait_ns_monotonic,
+            self.knocks_monotonic,
+            self.started_ns,
+        );
+        *self = fresh;
         self.open_window_start = open;
         self.last_knock_end = now_ns;
-        // Drops concern the trace file, which a reset does not rewind.
         self.counters.dropped_samples = dropped;
+        self.buckets = buckets;
+        self.wait_ns_monotonic = wait;
+        self.knocks_monotonic = knocks;
+        self.started_ns = started;
     }
 
     /// Counters for the trace metadata.
@@ -208,6 +337,44 @@ mod tests {
         live.knocked(1_001_000, 100, 0);
         assert_eq!(live.window_ns_total(), 1_100);
         assert!(live.contention_metric() < 0.1);
+    }
+
+    #[test]
+    fn live_window_counts_recent_slots_and_a_wait_in_progress() {
+        const S: i64 = 1_000_000_000;
+        let mut live = Live::new(1_000_000, 5_000);
+        live.started(0);
+        // First 10 s: free. Next 10 s: every knock waits 5 ms (busy).
+        for i in 0..10_000 {
+            live.knocked(i * 1_000_000, 100, 0);
+        }
+        for i in 0..1_667 {
+            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0);
+        }
+        let last10 = live.live(20 * S, 10 * S, None);
+        assert!(last10.busy_fraction > 0.99, "{last10:?}");
+        let all = live.live(20 * S, 20 * S, None);
+        assert!((all.busy_fraction - 0.5).abs() < 0.01, "{all:?}");
+        assert_eq!(all.knocks_total, 11_667);
+        assert!((all.wait_seconds_total - (1e-6 + 1_667.0 * 5e-3)).abs() < 1e-3);
+        // The GIL is now pinned: a knock has waited 30 s and has not returned.
+        let pinned = live.live(50 * S, 10 * S, Some(20 * S));
+        assert_eq!(pinned.busy_fraction, 1.0);
+        assert!(pinned.wait_seconds_total > all.wait_seconds_total + 29.9);
+        // Resetting the 0.4.2-style metric leaves the service figures alone.
+        live.reset(50 * S);
+        assert_eq!(live.live(50 * S, 20 * S, None).knocks_total, 11_667);
+    }
+
+    #[test]
+    fn live_busy_fraction_never_exceeds_one() {
+        let mut live = Live::new(1_000, 0);
+        live.started(0);
+        for i in 0..100 {
+            live.knocked(i * 10_000, 50_000_000, 0);
+        }
+        let f = live.live(2_000_000_000, 10_000_000_000, Some(1_000_000_000));
+        assert!(f.busy_fraction <= 1.0 && f.busy_fraction > 0.99);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::path::PathBuf;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -43,6 +43,9 @@ pub struct Shared {
     warn_message: Mutex<Option<String>>,
     warn_pending: AtomicBool,
     error: Mutex<Option<String>>,
+    /// Monotonic start of the knock waiting right now (i64::MIN when none): lets readers count
+    /// a wait in progress, e.g. while someone pins the GIL.
+    waiting_since_ns: AtomicI64,
 }
 
 impl Shared {
@@ -56,7 +59,16 @@ impl Shared {
             warn_message: Mutex::new(None),
             warn_pending: AtomicBool::new(false),
             error: Mutex::new(None),
+            waiting_since_ns: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// Live figures for services over the last `window_ns`.
+    pub fn live_figures(&self, window_ns: i64) -> crate::live::LiveFigures {
+        let since = self.waiting_since_ns.load(Ordering::Acquire);
+        let now = self.now_ns();
+        self.live()
+            .live(now, window_ns, (since != i64::MIN).then_some(since))
     }
 
     pub fn now_ns(&self) -> i64 {
@@ -121,7 +133,10 @@ struct GilProbe {
 
 impl Probe for GilProbe {
     #[inline]
-    fn acquire(&mut self) -> bool {
+    fn acquire(&mut self, start_ns: i64) -> bool {
+        self.shared
+            .waiting_since_ns
+            .store(start_ns, Ordering::Release);
         // Once finalization has begun Py_IsInitialized() reads 0; re-attaching then could make
         // CPython < 3.14 exit the thread under us (cpython#87135), so stop knocking instead.
         // SAFETY: Py_IsInitialized may be called at any time; the thread state is ours and
@@ -139,6 +154,9 @@ impl Probe for GilProbe {
     fn release(&mut self) {
         // SAFETY: we hold the GIL with our own thread state.
         self.tstate = unsafe { ffi::PyEval_SaveThread() };
+        self.shared
+            .waiting_since_ns
+            .store(i64::MIN, Ordering::Release);
     }
 
     fn while_held(&mut self) {
@@ -408,6 +426,7 @@ fn knocker_main(
         let gstate = ffi::PyGILState_Ensure();
         (gstate, ffi::PyEval_SaveThread())
     };
+    shared.live().started(shared.now_ns());
     let _ = ready.send(());
     let mut probe = GilProbe {
         tstate,

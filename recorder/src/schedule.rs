@@ -15,9 +15,9 @@ pub trait Clock {
 
 /// Something to knock on: the GIL, or a fake.
 pub trait Probe {
-    /// Take the GIL. Returns false when the interpreter is shutting down: the loop must end
-    /// at once, without releasing.
-    fn acquire(&mut self) -> bool;
+    /// Take the GIL; the knock began at `start_ns` (monotonic). Returns false when the
+    /// interpreter is shutting down: the loop must end at once, without releasing.
+    fn acquire(&mut self, start_ns: i64) -> bool;
     /// Give the GIL back.
     fn release(&mut self);
     /// Called with the GIL held, outside the measured interval (used to issue warnings).
@@ -119,7 +119,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             clock.sleep_until(due);
         }
         let start = clock.now_ns();
-        if !probe.acquire() {
+        if !probe.acquire(start) {
             recorder.window_closed(window_start, start.max(window_start));
             return false;
         }
@@ -199,7 +199,7 @@ mod tests {
         finalizing_after: Option<usize>,
     }
     impl Probe for FakeProbe {
-        fn acquire(&mut self) -> bool {
+        fn acquire(&mut self, _start_ns: i64) -> bool {
             if self.finalizing_after == Some(self.next) {
                 return false;
             }
