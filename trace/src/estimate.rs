@@ -1,12 +1,16 @@
 //! The busy-fraction estimator, shared by the recorder's live metrics and the analyzer so that
 //! both report the same number for the same samples.
 //!
-//! Knocks are scheduled at (on average) every `interval_ns`, independently of what they find.
-//! Each scheduled slot samples the GIL's state at one instant. A knock that waits `w` covers the
-//! slots that fell due during its wait as well (about `w / interval` of them); the GIL was busy
-//! for all of those, so they count as busy slots. The busy fraction is busy slots / all slots:
-//! the fraction of time a thread asking for the GIL at a random instant would have had to wait.
-//! A knock counts as busy when its wait exceeds the threshold stored in the trace.
+//! Knocks form a Poisson process (exponential intervals) whose mean interval `interval_ns` may
+//! change over time, but only as a function of what earlier knocks found (the recorder knocks
+//! less often while the GIL stays free). Each knock samples the GIL's state at one instant and
+//! stands for `interval_ns` of time; for such a process Σ state(tᵢ)·intervalᵢ estimates
+//! ∫ state(t) dt without bias. A knock that waits `w` also covers its wait: the GIL was busy all
+//! that time (up to the hand-off: the knocker waking up after the holder let go, which biases
+//! the estimate up slightly; docs/accuracy.md). Busy fraction = busy time / all time: the fraction of time a thread asking for
+//! the GIL at a random instant would have had to wait. A knock counts as busy when its wait
+//! exceeds the threshold stored in the trace. "Slots" below are time in units of the
+//! estimator's nominal interval.
 
 /// Wait at or above which a request counts as "waited at least 1 ms" (the time-weighted figure).
 pub const LONG_WAIT_NS: i64 = 1_000_000;
@@ -43,17 +47,26 @@ impl BusyEstimator {
         }
     }
 
+    /// Add a knock scheduled at the nominal interval.
     #[inline]
     pub fn add(&mut self, wait_ns: i64) {
-        let covered = 1.0 + wait_ns as f64 / self.interval_ns;
+        self.add_with_interval(wait_ns, self.interval_ns as i64);
+    }
+
+    /// Add a knock scheduled with mean interval `interval_ns`.
+    #[inline]
+    pub fn add_with_interval(&mut self, wait_ns: i64, interval_ns: i64) {
+        let own = interval_ns.max(1) as f64 / self.interval_ns;
+        let wait = wait_ns.max(0);
         self.knocks += 1;
+        let covered = own + wait as f64 / self.interval_ns;
         self.slots += covered;
-        if wait_ns > self.threshold_ns {
+        if wait > self.threshold_ns {
             self.busy_knocks += 1;
             self.busy_slots += covered;
         }
-        if wait_ns >= LONG_WAIT_NS {
-            self.long_wait_slots += 1.0 + (wait_ns - LONG_WAIT_NS) as f64 / self.interval_ns;
+        if wait >= LONG_WAIT_NS {
+            self.long_wait_slots += own + (wait - LONG_WAIT_NS) as f64 / self.interval_ns;
         }
     }
 
@@ -86,6 +99,40 @@ impl BusyEstimator {
     /// one wait are not independent, so counting knocks, not slots, is the conservative choice).
     pub fn busy_fraction_ci95(&self) -> (f64, f64) {
         wilson_interval(self.busy_fraction(), self.knocks as f64, 1.96)
+    }
+}
+
+/// Request-weighted waits are counted in units of 1/`REQUEST_WEIGHT_SCALE` nominal slot.
+pub const REQUEST_WEIGHT_SCALE: f64 = 64.0;
+/// At most this many points spread a long wait's covered requests.
+const REQUEST_SPREAD_POINTS: u64 = 32;
+
+/// The waits that requests for the GIL at uniformly random instants would have seen, as
+/// weighted points: the knock itself (weight: its interval) waited `wait_ns`; a request that
+/// arrived `u` into that wait would have waited `wait_ns - u`, so the wait's own time is spread
+/// uniformly over (0, wait_ns]. Weights are integer counts in units of 1/REQUEST_WEIGHT_SCALE
+/// of `nominal_interval_ns`, ready for a histogram. A knock's own wait is what the knocker
+/// saw; this distribution is what a thread asking at a random moment sees (docs/accuracy.md).
+pub fn request_waits(
+    wait_ns: i64,
+    interval_ns: i64,
+    nominal_interval_ns: i64,
+    mut emit: impl FnMut(u64, u64),
+) {
+    let nominal = nominal_interval_ns.max(1) as f64;
+    let wait = wait_ns.max(0) as u64;
+    let own = (interval_ns.max(1) as f64 / nominal * REQUEST_WEIGHT_SCALE).round() as u64;
+    emit(wait, own.max(1));
+    let spread = wait as f64 / nominal * REQUEST_WEIGHT_SCALE;
+    if spread < 0.5 {
+        return;
+    }
+    let points = (spread.ceil() as u64).clamp(1, REQUEST_SPREAD_POINTS);
+    let per_point = (spread / points as f64).round().max(1.0) as u64;
+    for j in 0..points {
+        // Midpoints of `points` equal slices of (0, wait].
+        let value = (wait as f64 * (j as f64 + 0.5) / points as f64) as u64;
+        emit(value, per_point);
     }
 }
 
@@ -130,6 +177,42 @@ mod tests {
         assert!((e.busy_fraction() - expected).abs() < 1e-12);
         let (lo, hi) = e.busy_fraction_ci95();
         assert!(lo < expected && expected < hi);
+    }
+
+    #[test]
+    fn knocks_at_a_longer_interval_stand_for_more_time() {
+        // 10 free knocks at the idle interval (10x nominal) and 100 busy knocks at nominal
+        // that each waited nothing extra: busy = 100 / (100 + 10 * 10) = 0.5.
+        let mut e = BusyEstimator::new(1_000_000, 5_000);
+        (0..10).for_each(|_| e.add_with_interval(100, 10_000_000));
+        (0..100).for_each(|_| e.add_with_interval(6_000, 1_000_000));
+        assert!(
+            (e.busy_fraction() - 0.5).abs() < 0.01,
+            "{}",
+            e.busy_fraction()
+        );
+    }
+
+    #[test]
+    fn request_waits_spread_a_long_wait_uniformly() {
+        let mut points = Vec::new();
+        request_waits(4_000_000, 1_000_000, 1_000_000, |v, c| points.push((v, c)));
+        let total: u64 = points.iter().map(|p| p.1).sum();
+        // One slot for the knock itself plus four slots of spread, in 1/64 units.
+        assert_eq!(total, 64 * 5);
+        assert_eq!(points[0], (4_000_000, 64));
+        let spread = &points[1..];
+        assert!(spread.iter().all(|&(v, _)| v > 0 && v < 4_000_000));
+        let mean = spread
+            .iter()
+            .map(|&(v, c)| v as f64 * c as f64)
+            .sum::<f64>()
+            / spread.iter().map(|&(_, c)| c as f64).sum::<f64>();
+        assert!((mean - 2_000_000.0).abs() < 1_000.0, "{mean}");
+        // A free knock is one point: its own wait.
+        let mut free = Vec::new();
+        request_waits(150, 1_000_000, 1_000_000, |v, c| free.push((v, c)));
+        assert_eq!(free, vec![(150, 64)]);
     }
 
     #[test]

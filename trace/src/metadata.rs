@@ -79,6 +79,11 @@ pub struct RunMetadata {
     pub start_time_ns: i64,
     pub end_time_ns: Option<i64>,
     pub schedule: ScheduleInfo,
+    /// Part of the schedule: mean interval while the GIL stays free (continuous schedule), if
+    /// the knocker slows down then. Each sample's `interval_ns` says which interval applied.
+    pub idle_interval_ns: Option<i64>,
+    /// Part of the schedule: time after the last busy knock before slowing down.
+    pub idle_after_ns: Option<i64>,
     pub busy_threshold_ns: i64,
     pub counters: RunCounters,
     pub error: Option<String>,
@@ -104,6 +109,8 @@ impl RunMetadata {
             start_time_ns,
             end_time_ns: None,
             schedule,
+            idle_interval_ns: None,
+            idle_after_ns: None,
             busy_threshold_ns: crate::DEFAULT_BUSY_THRESHOLD_NS,
             counters: RunCounters::default(),
             error: None,
@@ -156,6 +163,12 @@ impl RunMetadata {
             put(key::SLEEPING_INTERVAL_NS, v.to_string());
         }
         put(key::JITTER, s.jitter.to_string());
+        if let Some(v) = self.idle_interval_ns {
+            put(key::IDLE_INTERVAL_NS, v.to_string());
+        }
+        if let Some(v) = self.idle_after_ns {
+            put(key::IDLE_AFTER_NS, v.to_string());
+        }
         put(key::BUSY_THRESHOLD_NS, self.busy_threshold_ns.to_string());
         let c = &self.counters;
         put(key::KNOCKS, c.knocks.to_string());
@@ -326,6 +339,8 @@ impl RunMetadata {
             start_time_ns: parse(path, &map, key::START_TIME_NS)?,
             end_time_ns,
             schedule,
+            idle_interval_ns: optional_positive(key::IDLE_INTERVAL_NS)?,
+            idle_after_ns: optional_positive(key::IDLE_AFTER_NS)?,
             busy_threshold_ns,
             counters,
             error: map.get(key::ERROR).map(|v| v.to_string()),

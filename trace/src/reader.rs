@@ -29,6 +29,9 @@ pub struct SampleColumns {
     pub time_ns: Vec<i64>,
     /// How long each knock waited for the GIL, nanoseconds, >= 0.
     pub wait_ns: Vec<i64>,
+    /// The mean interval each knock was scheduled with, nanoseconds, > 0 (the metadata's
+    /// polling interval for traces without the column).
+    pub interval_ns: Vec<i64>,
 }
 
 impl SampleColumns {
@@ -45,6 +48,8 @@ struct Source {
     path: PathBuf,
     arrow: ArrowReaderMetadata,
     projection: ProjectionMask,
+    /// Used when the file has no `interval_ns` column.
+    default_interval_ns: i64,
 }
 
 /// One unit of reading: a row group of one file.
@@ -234,10 +239,17 @@ impl TraceReader {
         let mut out = SampleColumns {
             time_ns: Vec::with_capacity(capacity),
             wait_ns: Vec::with_capacity(capacity),
+            interval_ns: Vec::with_capacity(capacity),
         };
         for batch in reader {
             let batch = batch.map_err(|e| TraceError::parquet(path, e))?;
-            append_batch(path, &batch, &mut out, unit.first_row)?;
+            append_batch(
+                path,
+                &batch,
+                &mut out,
+                unit.first_row,
+                source.default_interval_ns,
+            )?;
             if out.len() as i64 > unit.rows {
                 return Err(TraceError::invalid(
                     path,
@@ -277,6 +289,7 @@ impl TraceReader {
             }
             all.time_ns.extend_from_slice(&unit.time_ns);
             all.wait_ns.extend_from_slice(&unit.wait_ns);
+            all.interval_ns.extend_from_slice(&unit.interval_ns);
         }
         Ok(all)
     }
@@ -287,6 +300,7 @@ fn append_batch(
     batch: &RecordBatch,
     out: &mut SampleColumns,
     first_row: i64,
+    default_interval_ns: i64,
 ) -> Result<()> {
     let time = batch
         .column_by_name(column::TIME)
@@ -322,6 +336,36 @@ fn append_batch(
                 base + i as i64
             ),
         ));
+    }
+    match batch.column_by_name(column::INTERVAL_NS) {
+        Some(column) => {
+            let interval = column
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| {
+                    TraceError::invalid(path, "column 'interval_ns' could not be decoded")
+                })?;
+            if interval.null_count() > 0 {
+                return Err(TraceError::invalid(
+                    path,
+                    "missing values (nulls) in 'interval_ns'",
+                ));
+            }
+            if let Some(i) = interval.values().iter().position(|&v| v <= 0) {
+                return Err(TraceError::invalid(
+                    path,
+                    format!(
+                        "interval_ns must be positive, found {} at row {}",
+                        interval.values()[i],
+                        base + i as i64
+                    ),
+                ));
+            }
+            out.interval_ns.extend_from_slice(interval.values());
+        }
+        None => out
+            .interval_ns
+            .extend(std::iter::repeat_n(default_interval_ns, batch.num_rows())),
     }
     out.time_ns.extend_from_slice(time.values());
     out.wait_ns.extend_from_slice(wait.values());
@@ -381,12 +425,25 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
             ))
         }
     }
-    let projection = ProjectionMask::roots(arrow.parquet_schema(), [time_index, wait_index]);
+    let mut roots = vec![time_index, wait_index];
+    if let Ok(interval_index) = schema.index_of(column::INTERVAL_NS) {
+        match schema.field(interval_index).data_type() {
+            DataType::Int64 => roots.push(interval_index),
+            other => {
+                return Err(TraceError::invalid(
+                    path,
+                    format!("column 'interval_ns' must be Int64, found {other}"),
+                ))
+            }
+        }
+    }
+    let projection = ProjectionMask::roots(arrow.parquet_schema(), roots);
     Ok((
         Source {
             path: path.to_path_buf(),
             arrow,
             projection,
+            default_interval_ns: metadata.schedule.polling_interval_ns,
         },
         metadata,
     ))

@@ -44,6 +44,11 @@ pub mod column {
     pub const TIME: &str = "time";
     /// How long re-acquiring the GIL took, in nanoseconds (Int64, >= 0).
     pub const WAIT_NS: &str = "wait_ns";
+    /// The mean knock interval in force when this knock was scheduled, in nanoseconds (Int64,
+    /// > 0). The recorder knocks less often while the GIL stays free; each knock stands for
+    /// `interval_ns` of time in the busy-fraction estimate. Optional for readers: when the
+    /// column is absent, every knock has the metadata's `polling_interval_ns`.
+    pub const INTERVAL_NS: &str = "interval_ns";
 }
 
 /// Key-value metadata keys (all under [`KEY_PREFIX`]).
@@ -77,6 +82,10 @@ pub mod key {
     pub const JITTER: &str = "gilknocker.jitter";
     /// Waits longer than this count as "the GIL was busy" for the busy-fraction estimate.
     pub const BUSY_THRESHOLD_NS: &str = "gilknocker.busy_threshold_ns";
+    /// Mean interval used while the GIL stays free (continuous schedule; absent: never slowed).
+    pub const IDLE_INTERVAL_NS: &str = "gilknocker.idle_interval_ns";
+    /// How long after the last busy knock the knocker keeps knocking at the polling interval.
+    pub const IDLE_AFTER_NS: &str = "gilknocker.idle_after_ns";
     /// Counters, cumulative over the run (or up to the last part for an unfinished run).
     pub const KNOCKS: &str = "gilknocker.knocks";
     pub const DROPPED_SAMPLES: &str = "gilknocker.dropped_samples";
@@ -110,5 +119,6 @@ pub fn arrow_schema() -> SchemaRef {
             false,
         ),
         Field::new(column::WAIT_NS, DataType::Int64, false),
+        Field::new(column::INTERVAL_NS, DataType::Int64, false),
     ]))
 }

@@ -63,17 +63,28 @@ fn writer_properties(meta: &RunMetadata, max_row_group_rows: usize) -> WriterPro
             parquet::schema::types::ColumnPath::from(column::WAIT_NS),
             Encoding::BYTE_STREAM_SPLIT,
         )
+        // interval_ns takes one or two values for long stretches: RLE dictionary costs
+        // almost nothing per sample.
+        .set_column_dictionary_enabled(
+            parquet::schema::types::ColumnPath::from(column::INTERVAL_NS),
+            true,
+        )
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_max_row_group_row_count(Some(max_row_group_rows))
         .set_key_value_metadata(Some(kv))
         .build()
 }
 
-fn batch_of(time_ns: Vec<i64>, wait_ns: Vec<i64>) -> Result<RecordBatch, arrow_schema::ArrowError> {
+fn batch_of(
+    time_ns: Vec<i64>,
+    wait_ns: Vec<i64>,
+    interval_ns: Vec<i64>,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let time: ArrayRef =
         Arc::new(TimestampNanosecondArray::from(time_ns).with_timezone(schema::TIME_ZONE));
     let wait: ArrayRef = Arc::new(Int64Array::from(wait_ns));
-    RecordBatch::try_new(schema::arrow_schema(), vec![time, wait])
+    let interval: ArrayRef = Arc::new(Int64Array::from(interval_ns));
+    RecordBatch::try_new(schema::arrow_schema(), vec![time, wait, interval])
 }
 
 /// Write one complete Parquet file atomically: temporary name, then rename.
@@ -128,6 +139,8 @@ pub struct TraceWriter {
     next_part: u64,
     time_ns: Vec<i64>,
     wait_ns: Vec<i64>,
+    /// 0 = the schedule's polling interval (filled in when the part is written).
+    interval_ns: Vec<i64>,
 }
 
 impl TraceWriter {
@@ -166,6 +179,7 @@ impl TraceWriter {
             next_part: 1,
             time_ns: Vec::new(),
             wait_ns: Vec::new(),
+            interval_ns: Vec::new(),
         })
     }
 
@@ -173,10 +187,18 @@ impl TraceWriter {
         &self.path
     }
 
-    /// Buffer one sample (nothing is written until [`Self::write_part`]).
+    /// Buffer one sample knocked at the schedule's polling interval (nothing is written until
+    /// [`Self::write_part`]).
     pub fn push(&mut self, sample: Sample) {
+        self.push_with_interval(sample, 0);
+    }
+
+    /// Buffer one sample with the mean interval in force when it was scheduled (see
+    /// [`schema::column::INTERVAL_NS`]); 0 means the schedule's polling interval.
+    pub fn push_with_interval(&mut self, sample: Sample, interval_ns: i64) {
         self.time_ns.push(sample.time_ns);
         self.wait_ns.push(sample.wait_ns);
+        self.interval_ns.push(interval_ns);
     }
 
     /// Samples buffered since the last part.
@@ -193,13 +215,19 @@ impl TraceWriter {
         }
         let time_ns = std::mem::take(&mut self.time_ns);
         let wait_ns = std::mem::take(&mut self.wait_ns);
+        let default_interval = meta.schedule.polling_interval_ns;
+        let interval_ns = std::mem::take(&mut self.interval_ns)
+            .into_iter()
+            .map(|i| if i > 0 { i } else { default_interval })
+            .collect();
         let part = self.parts.join(format!(
             "{PART_PREFIX}{:06}{PART_EXTENSION}",
             self.next_part
         ));
         self.next_part += 1;
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, |writer| {
-            let batch = batch_of(time_ns, wait_ns).map_err(|e| TraceError::parquet(&part, e))?;
+            let batch = batch_of(time_ns, wait_ns, interval_ns)
+                .map_err(|e| TraceError::parquet(&part, e))?;
             writer.write(&batch).map_err(|e| write_error(&part, e))
         })?;
         Ok(rows)
@@ -265,7 +293,8 @@ pub fn merge_parts_with_row_groups(
             for batch in reader {
                 let batch = batch.map_err(|e| TraceError::parquet(part, e))?;
                 // Project by name, in our order, so parts with extra columns still merge.
-                let batch = project(&batch).map_err(|e| TraceError::invalid(part, e))?;
+                let batch = project(&batch, meta.schedule.polling_interval_ns)
+                    .map_err(|e| TraceError::invalid(part, e))?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch).map_err(|e| write_error(out, e))?;
             }
@@ -279,16 +308,24 @@ pub fn merge_parts_with_row_groups(
     })
 }
 
-fn project(batch: &RecordBatch) -> Result<RecordBatch, String> {
+fn project(batch: &RecordBatch, default_interval_ns: i64) -> Result<RecordBatch, String> {
     let get = |name: &str| {
         batch
             .column_by_name(name)
             .cloned()
             .ok_or_else(|| format!("column '{name}' is missing"))
     };
+    // Parts from before the interval column get the schedule's interval (the compat rule).
+    let interval = match batch.column_by_name(column::INTERVAL_NS) {
+        Some(c) => c.clone(),
+        None => Arc::new(Int64Array::from(vec![
+            default_interval_ns;
+            batch.num_rows()
+        ])) as ArrayRef,
+    };
     RecordBatch::try_new(
         schema::arrow_schema(),
-        vec![get(column::TIME)?, get(column::WAIT_NS)?],
+        vec![get(column::TIME)?, get(column::WAIT_NS)?, interval],
     )
     .map_err(|e| e.to_string())
 }
