@@ -20,7 +20,9 @@ const BUSY_PERCENT: u64 = 3;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let samples: usize = args.next().map_or(10_000_000, |a| a.parse().expect("SAMPLES"));
+    let samples: usize = args
+        .next()
+        .map_or(10_000_000, |a| a.parse().expect("SAMPLES"));
     let mean_interval_ns: f64 = args
         .next()
         .map_or(1000.0, |a| a.parse().expect("MEAN_INTERVAL_NS"));
