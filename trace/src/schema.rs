@@ -45,8 +45,8 @@ pub mod column {
     /// How long re-acquiring the GIL took, in nanoseconds (Int64, >= 0).
     pub const WAIT_NS: &str = "wait_ns";
     /// The mean knock interval in force when this knock was scheduled, in nanoseconds (Int64,
-    /// > 0). The recorder knocks less often while the GIL stays free; each knock stands for
-    /// `interval_ns` of time in the busy-fraction estimate. Optional for readers: when the
+    /// positive). The recorder knocks less often while the GIL stays free; each knock stands
+    /// for `interval_ns` of time in the busy-fraction estimate. Optional for readers: when the
     /// column is absent, every knock has the metadata's `polling_interval_ns`.
     pub const INTERVAL_NS: &str = "interval_ns";
 }
