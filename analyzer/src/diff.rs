@@ -22,10 +22,17 @@ pub enum Metric {
     BusyFraction,
     Contention,
     LongWaitFraction,
+    RequestP50,
+    RequestP90,
+    RequestP99,
+    RequestP99_9,
+    RequestMax,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 10] = [
+    /// In the order of `changes` in the output: new metrics are appended, so the position of an
+    /// existing one never changes.
+    pub const ALL: [Metric; 15] = [
         Metric::Min,
         Metric::Mean,
         Metric::P50,
@@ -36,6 +43,11 @@ impl Metric {
         Metric::BusyFraction,
         Metric::Contention,
         Metric::LongWaitFraction,
+        Metric::RequestP50,
+        Metric::RequestP90,
+        Metric::RequestP99,
+        Metric::RequestP99_9,
+        Metric::RequestMax,
     ];
 
     /// Name used in `--fail-if` and in the JSON output.
@@ -51,6 +63,11 @@ impl Metric {
             Metric::BusyFraction => "busy_fraction",
             Metric::Contention => "contention",
             Metric::LongWaitFraction => "long_wait_fraction",
+            Metric::RequestP50 => "request_p50",
+            Metric::RequestP90 => "request_p90",
+            Metric::RequestP99 => "request_p99",
+            Metric::RequestP99_9 => "request_p99.9",
+            Metric::RequestMax => "request_max",
         }
     }
 
@@ -66,6 +83,11 @@ impl Metric {
             "busy_fraction" | "busy" => Metric::BusyFraction,
             "contention" | "contention_metric" => Metric::Contention,
             "long_wait_fraction" | "long_wait" => Metric::LongWaitFraction,
+            "request_p50" | "request_median" => Metric::RequestP50,
+            "request_p90" => Metric::RequestP90,
+            "request_p99" => Metric::RequestP99,
+            "request_p99.9" | "request_p999" => Metric::RequestP99_9,
+            "request_max" => Metric::RequestMax,
             _ => return None,
         })
     }
@@ -81,6 +103,11 @@ impl Metric {
                 | Metric::P99
                 | Metric::P99_9
                 | Metric::Max
+                | Metric::RequestP50
+                | Metric::RequestP90
+                | Metric::RequestP99
+                | Metric::RequestP99_9
+                | Metric::RequestMax
         )
     }
 
@@ -88,6 +115,7 @@ impl Metric {
     pub fn value(self, summary: &TraceSummary) -> Option<f64> {
         let f = &summary.figures;
         let wait = f.wait_ns.as_ref();
+        let request = f.request_wait_ns.as_ref();
         match self {
             Metric::Min => wait.map(|w| w.min as f64),
             Metric::Mean => wait.map(|w| w.mean),
@@ -99,15 +127,20 @@ impl Metric {
             Metric::BusyFraction => f.busy_fraction,
             Metric::Contention => f.contention_metric,
             Metric::LongWaitFraction => f.long_wait_fraction,
+            Metric::RequestP50 => request.map(|w| w.p50 as f64),
+            Metric::RequestP90 => request.map(|w| w.p90 as f64),
+            Metric::RequestP99 => request.map(|w| w.p99 as f64),
+            Metric::RequestP99_9 => request.map(|w| w.p99_9 as f64),
+            Metric::RequestMax => request.map(|w| w.max as f64),
         }
     }
 
     fn quantile(self) -> Option<f64> {
         match self {
-            Metric::P50 => Some(0.5),
-            Metric::P90 => Some(0.9),
-            Metric::P99 => Some(0.99),
-            Metric::P99_9 => Some(0.999),
+            Metric::P50 | Metric::RequestP50 => Some(0.5),
+            Metric::P90 | Metric::RequestP90 => Some(0.9),
+            Metric::P99 | Metric::RequestP99 => Some(0.99),
+            Metric::P99_9 | Metric::RequestP99_9 => Some(0.999),
             _ => None,
         }
     }
@@ -195,7 +228,8 @@ pub struct Change {
     /// `(b - a) / a` (null when a is 0).
     pub relative_change: Option<f64>,
     /// Test used: "mann_whitney_u" (all waits), "welch_z" (mean), "quantile_ci95_overlap"
-    /// (percentiles), "two_proportion_z" (fractions), or null (min, max: no test).
+    /// (per-knock percentiles), "weighted_quantile_ci95_overlap" (request-wait percentiles),
+    /// "two_proportion_z" (fractions), or null (min, max, request_max: no test).
     pub test: Option<String>,
     /// Two-sided p-value (null for tests without one).
     pub p_value: Option<f64>,
@@ -306,7 +340,7 @@ fn compare(
         .and_then(|(x, y)| (x != 0.0).then(|| (y - x) / x));
     let (test, result, significant): (Option<&str>, Option<TestResult>, Option<bool>) = match metric
     {
-        Metric::Min | Metric::Max => (None, None, None),
+        Metric::Min | Metric::Max | Metric::RequestMax => (None, None, None),
         Metric::Mean => {
             let r = stats::welch(
                 a.wait.mean_ns(),
@@ -325,6 +359,24 @@ fn compare(
             let significant = intervals
                 .map(|((low_a, high_a), (low_b, high_b))| high_a < low_b || high_b < low_a);
             (Some("quantile_ci95_overlap"), None, significant)
+        }
+        Metric::RequestP50 | Metric::RequestP90 | Metric::RequestP99 | Metric::RequestP99_9 => {
+            // The histogram's counts are time, not observations: the intervals take Kish's
+            // effective number of knocks as the sample size (each knock one observation
+            // weighted by the time it stands for), the same unit of independence as the busy
+            // fraction's interval.
+            let q = metric.quantile().unwrap_or(0.5);
+            let interval = |scan: &TraceScan| {
+                stats::quantile_ci95_with_sample_size(
+                    &scan.request_wait.histogram,
+                    q,
+                    scan.request_wait.effective_knocks(),
+                )
+            };
+            let significant = interval(a)
+                .zip(interval(b))
+                .map(|((low_a, high_a), (low_b, high_b))| high_a < low_b || high_b < low_a);
+            (Some("weighted_quantile_ci95_overlap"), None, significant)
         }
         Metric::BusyFraction | Metric::LongWaitFraction => {
             let r = value_a
@@ -445,6 +497,23 @@ mod tests {
         assert_eq!(rule.threshold, Threshold::Absolute(0.05));
         let rule: GateRule = "p999:5%".parse().unwrap();
         assert_eq!(rule.metric, Metric::P99_9);
+        let rule: GateRule = "request_p99:10%".parse().unwrap();
+        assert_eq!(
+            (rule.metric, rule.threshold),
+            (Metric::RequestP99, Threshold::Relative(10.0))
+        );
+        let rule: GateRule = "request_p99.9:3ms".parse().unwrap();
+        assert_eq!(
+            (rule.metric, rule.threshold),
+            (Metric::RequestP99_9, Threshold::Absolute(3e6))
+        );
+        assert!("request_p99:2"
+            .parse::<GateRule>()
+            .unwrap_err()
+            .contains("time unit"));
+        for metric in Metric::ALL {
+            assert_eq!(Metric::parse(metric.name()), Some(metric));
+        }
         assert!("p99"
             .parse::<GateRule>()
             .unwrap_err()

@@ -147,6 +147,8 @@ pub fn write_chrome_trace(
         "python_version": meta.python_version,
         "busy_threshold_ns": meta.busy_threshold_ns,
         "polling_interval_ns": meta.schedule.polling_interval_ns,
+        "idle_interval_ns": meta.idle_interval_ns,
+        "idle_after_ns": meta.idle_after_ns,
     });
     writeln!(
         out,
@@ -178,7 +180,12 @@ pub fn write_chrome_trace(
     };
     let result = for_each_unit(reader, progress, |columns| {
         text.clear();
-        for (&time, &wait) in columns.time_ns.iter().zip(&columns.wait_ns) {
+        for ((&time, &wait), &interval) in columns
+            .time_ns
+            .iter()
+            .zip(&columns.wait_ns)
+            .zip(&columns.interval_ns)
+        {
             let origin = *origin.get_or_insert(time);
             let relative = time.saturating_sub(origin);
             let this_bucket = relative - relative.rem_euclid(bucket_ns);
@@ -187,7 +194,7 @@ pub fn write_chrome_trace(
                 bucket = template;
                 bucket_start = this_bucket;
             }
-            bucket.add(wait);
+            bucket.add_with_interval(wait, interval);
             if wait < options.min_wait_ns {
                 continue;
             }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::scan::{TraceScan, WaitAccumulator};
+use crate::scan::{RequestWaitAccumulator, TraceScan, WaitAccumulator};
 
 /// Version of the JSON output schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,6 +48,39 @@ impl WaitStats {
     }
 }
 
+/// Distribution of the waits that requests for the GIL at uniformly random instants would have
+/// seen (nanoseconds): every knock weighted by the time it stands for, and the time covered by
+/// its wait spread over the shorter waits of requests arriving during it. Percentiles come from
+/// an HDR histogram with 3 significant digits; max is exact (the longest knock wait).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestWaitStats {
+    /// Median.
+    pub p50: i64,
+    /// 90th percentile.
+    pub p90: i64,
+    /// 99th percentile.
+    pub p99: i64,
+    /// 99.9th percentile.
+    pub p99_9: i64,
+    /// Longest wait.
+    pub max: i64,
+}
+
+impl RequestWaitStats {
+    pub fn from_accumulator(request: &RequestWaitAccumulator) -> Option<Self> {
+        if request.knocks == 0 {
+            return None;
+        }
+        Some(RequestWaitStats {
+            p50: request.quantile_ns(0.5),
+            p90: request.quantile_ns(0.9),
+            p99: request.quantile_ns(0.99),
+            p99_9: request.quantile_ns(0.999),
+            max: request.max_ns,
+        })
+    }
+}
+
 /// The figures that describe how contended the GIL was.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Figures {
@@ -57,8 +90,12 @@ pub struct Figures {
     pub duration_s: Option<f64>,
     /// Samples the recorder measured but could not store (from the run's counters).
     pub dropped_samples: u64,
-    /// Wait distribution, nanoseconds (null without samples).
+    /// Distribution of the knocks' waits, nanoseconds (null without samples): what a query
+    /// over the `wait_ns` column gives.
     pub wait_ns: Option<WaitStats>,
+    /// Distribution of the waits a request for the GIL at a random moment would have seen,
+    /// nanoseconds (null without samples).
+    pub request_wait_ns: Option<RequestWaitStats>,
     /// Estimated fraction of time the GIL was busy (slot-weighted, see docs/analyzer.md).
     pub busy_fraction: Option<f64>,
     /// 95% Wilson interval of `busy_fraction`, `[low, high]`.
@@ -93,6 +130,7 @@ impl Figures {
             duration_s: span_ns.map(|s| s as f64 / 1e9),
             dropped_samples: scan.metadata.counters.dropped_samples,
             wait_ns: WaitStats::from_accumulator(&scan.wait),
+            request_wait_ns: RequestWaitStats::from_accumulator(&scan.request_wait),
             busy_fraction: finite(scan.busy.busy_fraction()),
             busy_fraction_ci95: ci(scan.busy.busy_fraction_ci95()),
             contention_metric,
@@ -137,6 +175,12 @@ pub struct ScheduleReport {
     pub sleeping_interval_ns: Option<i64>,
     /// Intervals drawn from an exponential distribution.
     pub jitter: bool,
+    /// Mean interval once the GIL stayed free for `idle_after_ns`, nanoseconds (null: the
+    /// recorder never slowed down).
+    pub idle_interval_ns: Option<i64>,
+    /// How long the GIL had to stay free before the knocker slowed to `idle_interval_ns`,
+    /// nanoseconds.
+    pub idle_after_ns: Option<i64>,
 }
 
 /// The recorder's counters, cumulative over the run.
@@ -218,6 +262,8 @@ impl RunReport {
                 sampling_interval_ns: m.schedule.sampling_interval_ns,
                 sleeping_interval_ns: m.schedule.sleeping_interval_ns,
                 jitter: m.schedule.jitter,
+                idle_interval_ns: m.idle_interval_ns,
+                idle_after_ns: m.idle_after_ns,
             },
             busy_threshold_ns: m.busy_threshold_ns,
             host: m.host.clone(),
@@ -288,10 +334,17 @@ impl SummaryReport {
 }
 
 /// Merge the figures of several traces. The busy fraction weights each trace by its slots
-/// (knocks plus the slots their waits covered); the contention metric adds up waits and windows
-/// of the traces that have a window.
+/// (knocks plus the slots their waits covered); the request-wait distribution weights each
+/// trace by time (counts converted to the shortest polling interval); the contention metric
+/// adds up waits and windows of the traces that have a window.
 fn combine(scans: &[TraceScan]) -> Figures {
     let mut wait = WaitAccumulator::default();
+    let finest_interval_ns = scans
+        .iter()
+        .map(|scan| scan.request_wait.nominal_interval_ns)
+        .min()
+        .unwrap_or(1);
+    let mut request_wait = RequestWaitAccumulator::new(finest_interval_ns);
     let mut busy = scans[0].busy;
     busy.knocks = 0;
     busy.busy_knocks = 0;
@@ -305,6 +358,7 @@ fn combine(scans: &[TraceScan]) -> Figures {
     let mut window_sources: Vec<&str> = Vec::new();
     for scan in scans {
         wait.merge(&scan.wait);
+        request_wait.merge(&scan.request_wait);
         busy.merge(&scan.busy);
         dropped += scan.metadata.counters.dropped_samples;
         let figures = Figures::from_scan(scan);
@@ -327,6 +381,7 @@ fn combine(scans: &[TraceScan]) -> Figures {
         duration_s,
         dropped_samples: dropped,
         wait_ns: WaitStats::from_accumulator(&wait),
+        request_wait_ns: RequestWaitStats::from_accumulator(&request_wait),
         busy_fraction: finite(busy.busy_fraction()),
         busy_fraction_ci95: ci(busy.busy_fraction_ci95()),
         contention_metric,

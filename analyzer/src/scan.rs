@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use gilknocker_trace::estimate::BusyEstimator;
+use gilknocker_trace::estimate::{request_waits, BusyEstimator};
 use gilknocker_trace::{RunMetadata, SampleColumns, TraceReader};
 use hdrhistogram::Histogram;
 
@@ -110,6 +110,96 @@ impl WaitAccumulator {
     }
 }
 
+/// The waits that requests for the GIL at uniformly random instants would have seen (see
+/// [`gilknocker_trace::estimate::request_waits`]): an HDR histogram whose counts are time, in
+/// units of 1/[`gilknocker_trace::estimate::REQUEST_WEIGHT_SCALE`] of `nominal_interval_ns`.
+#[derive(Debug, Clone)]
+pub struct RequestWaitAccumulator {
+    /// The unit of the histogram's counts (the trace's polling interval), nanoseconds.
+    pub nominal_interval_ns: i64,
+    /// Longest request wait: the longest knock wait (a request arriving when that knock did).
+    pub max_ns: i64,
+    pub histogram: Histogram<u64>,
+    /// Knocks folded in.
+    pub knocks: u64,
+    /// Sum over knocks of the slots each stands for (its interval plus its wait, in nominal
+    /// intervals), and the sum of their squares: Kish's effective sample size of the weighted
+    /// distribution is `slots² / slots_sq` (see [`Self::effective_knocks`]).
+    pub slots: f64,
+    pub slots_sq: f64,
+}
+
+impl RequestWaitAccumulator {
+    pub fn new(nominal_interval_ns: i64) -> Self {
+        RequestWaitAccumulator {
+            nominal_interval_ns: nominal_interval_ns.max(1),
+            max_ns: i64::MIN,
+            histogram: new_histogram(),
+            knocks: 0,
+            slots: 0.0,
+            slots_sq: 0.0,
+        }
+    }
+
+    /// Add one knock (wait already checked to lie in `0..=MAX_PLAUSIBLE_WAIT_NS`).
+    #[inline]
+    pub fn add(&mut self, wait_ns: i64, interval_ns: i64) {
+        let histogram = &mut self.histogram;
+        request_waits(
+            wait_ns,
+            interval_ns,
+            self.nominal_interval_ns,
+            |value, count| histogram.saturating_record_n(value, count),
+        );
+        self.max_ns = self.max_ns.max(wait_ns);
+        self.knocks += 1;
+        let nominal = self.nominal_interval_ns as f64;
+        let slots = (interval_ns.max(1) as f64 + wait_ns.max(0) as f64) / nominal;
+        self.slots += slots;
+        self.slots_sq += slots * slots;
+    }
+
+    /// Merge `other`, converting its counts to this accumulator's unit when the two traces had
+    /// different polling intervals, so that the merged distribution weights every trace by time.
+    pub fn merge(&mut self, other: &RequestWaitAccumulator) {
+        self.max_ns = self.max_ns.max(other.max_ns);
+        self.knocks += other.knocks;
+        let factor = other.nominal_interval_ns as f64 / self.nominal_interval_ns as f64;
+        self.slots += other.slots * factor;
+        self.slots_sq += other.slots_sq * factor * factor;
+        if other.nominal_interval_ns == self.nominal_interval_ns {
+            // Same bounds on both sides: adding cannot fail.
+            let _ = self.histogram.add(&other.histogram);
+            return;
+        }
+        for value in other.histogram.iter_recorded() {
+            let count = (value.count_at_value() as f64 * factor).round().max(1.0) as u64;
+            self.histogram
+                .saturating_record_n(value.value_iterated_to(), count);
+        }
+    }
+
+    /// Quantile of the request waits, clamped to the longest knock wait (the histogram reports
+    /// the highest value equivalent to a bucket, within 0.1%).
+    pub fn quantile_ns(&self, quantile: f64) -> i64 {
+        if self.histogram.is_empty() {
+            return 0;
+        }
+        let value = self.histogram.value_at_quantile(quantile) as i64;
+        value.clamp(0, self.max_ns.max(0))
+    }
+
+    /// Kish's effective sample size, treating each knock as one observation weighted by the
+    /// slots it stands for: (Σ slots)² / Σ slots². Equal to the number of knocks when all
+    /// weights are equal, smaller when a few long waits carry much of the time.
+    pub fn effective_knocks(&self) -> f64 {
+        if self.slots_sq <= 0.0 {
+            return 0.0;
+        }
+        self.slots * self.slots / self.slots_sq
+    }
+}
+
 /// Number of bins of [`log_bin`].
 pub const LOG_BINS: usize = 16 + 59 * 16;
 
@@ -168,7 +258,7 @@ impl TimelineColumn {
     }
 
     #[inline]
-    fn add(&mut self, wait_ns: i64) {
+    fn add(&mut self, wait_ns: i64, interval_ns: i64) {
         if self.bins.is_empty() {
             self.bins = vec![0; LOG_BINS];
         }
@@ -176,7 +266,7 @@ impl TimelineColumn {
         self.min_ns = self.min_ns.min(wait_ns);
         self.max_ns = self.max_ns.max(wait_ns);
         self.bins[log_bin(wait_ns)] += 1;
-        self.busy.add(wait_ns);
+        self.busy.add_with_interval(wait_ns, interval_ns);
     }
 
     fn merge(&mut self, other: &TimelineColumn) {
@@ -249,10 +339,15 @@ impl TimelineAccumulator {
         let span = (self.end_ns.saturating_sub(self.start_ns)).max(1) as f64;
         let last = self.columns.len() - 1;
         let scale = self.columns.len() as f64 / span;
-        for (&time, &wait) in columns.time_ns.iter().zip(&columns.wait_ns) {
+        for ((&time, &wait), &interval) in columns
+            .time_ns
+            .iter()
+            .zip(&columns.wait_ns)
+            .zip(&columns.interval_ns)
+        {
             let offset = time.saturating_sub(self.start_ns).max(0) as f64;
             let column = ((offset * scale) as usize).min(last);
-            self.columns[column].add(wait);
+            self.columns[column].add(wait, interval);
         }
     }
 
@@ -281,6 +376,8 @@ pub struct TraceScan {
     pub first_time_ns: Option<i64>,
     pub last_time_ns: Option<i64>,
     pub wait: WaitAccumulator,
+    /// Waits as requests at random instants would have seen them.
+    pub request_wait: RequestWaitAccumulator,
     pub busy: BusyEstimator,
     pub timeline: Option<TimelineAccumulator>,
 }
@@ -294,6 +391,7 @@ impl TraceScan {
 /// The partial result of one worker thread.
 struct Partial {
     wait: WaitAccumulator,
+    request_wait: RequestWaitAccumulator,
     busy: BusyEstimator,
     timeline: Option<TimelineAccumulator>,
     /// (unit, first time, last time) of every non-empty unit this worker read.
@@ -358,6 +456,7 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
     let failed = AtomicBool::new(false);
     let new_partial = || Partial {
         wait: WaitAccumulator::default(),
+        request_wait: RequestWaitAccumulator::new(metadata.schedule.polling_interval_ns),
         busy: busy_template,
         timeline: match (options.timeline_columns, range) {
             (Some(columns), Some((start, end))) => {
@@ -416,6 +515,7 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
     for result in results {
         let partial = result?;
         total.wait.merge(&partial.wait);
+        total.request_wait.merge(&partial.request_wait);
         total.busy.merge(&partial.busy);
         if let (Some(mine), Some(theirs)) = (&mut total.timeline, &partial.timeline) {
             mine.merge(theirs);
@@ -444,6 +544,7 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
         first_time_ns: total.bounds.first().map(|b| b.1),
         last_time_ns: total.bounds.last().map(|b| b.2),
         wait: total.wait,
+        request_wait: total.request_wait,
         busy: total.busy,
         timeline: total.timeline,
     })
@@ -485,8 +586,11 @@ fn fold_unit(
         ));
     }
     partial.wait.add_all(&columns.wait_ns);
-    for &wait in &columns.wait_ns {
-        partial.busy.add(wait);
+    // Each knock stands for the interval it was scheduled with (the recorder knocks less often
+    // while the GIL stays free), not for the trace's nominal polling interval.
+    for (&wait, &interval) in columns.wait_ns.iter().zip(&columns.interval_ns) {
+        partial.busy.add_with_interval(wait, interval);
+        partial.request_wait.add(wait, interval);
     }
     if let Some(timeline) = &mut partial.timeline {
         timeline.add_all(columns);
@@ -533,7 +637,7 @@ mod tests {
     #[test]
     fn column_quantiles_are_close() {
         let mut column = TimelineColumn::new(BusyEstimator::new(1000, 5000));
-        (1..=1000).for_each(|w| column.add(w * 1000));
+        (1..=1000).for_each(|w| column.add(w * 1000, 1000));
         let p50 = column.quantile_ns(0.5);
         assert!((p50 / 500_000.0 - 1.0).abs() < 0.03, "{p50}");
         assert_eq!(column.quantile_ns(1.0), 1_000_000.0);

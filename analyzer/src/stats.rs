@@ -181,8 +181,20 @@ pub fn two_proportions(p_a: f64, n_a: u64, p_b: f64, n_b: u64) -> Option<TestRes
 /// was sampled from: the order statistics at ranks n q -/+ 1.96 sqrt(n q (1 - q)) (normal
 /// approximation of the binomial), read from the histogram.
 pub fn quantile_ci95(histogram: &Histogram<u64>, quantile: f64) -> Option<(u64, u64)> {
-    let n = histogram.len() as f64;
-    if n == 0.0 {
+    quantile_ci95_with_sample_size(histogram, quantile, histogram.len() as f64)
+}
+
+/// [`quantile_ci95`] for a histogram whose counts are weights rather than observations: the
+/// interval is that of `sample_size` independent observations (e.g. Kish's effective sample
+/// size), its ends read from the weighted histogram as quantiles. With `sample_size` equal to
+/// the histogram's count this is exactly [`quantile_ci95`].
+pub fn quantile_ci95_with_sample_size(
+    histogram: &Histogram<u64>,
+    quantile: f64,
+    sample_size: f64,
+) -> Option<(u64, u64)> {
+    let n = sample_size;
+    if histogram.is_empty() || !n.is_finite() || n < 1.0 {
         return None;
     }
     let half = Z_95 * (n * quantile * (1.0 - quantile)).sqrt();
@@ -239,5 +251,15 @@ mod tests {
         let values: Vec<u64> = (1..=10_000).collect();
         let (low, high) = quantile_ci95(&histogram(&values), 0.5).unwrap();
         assert!(low < 5000 && 5000 < high, "{low} {high}");
+        // Counts as weights: 100 observations, each recorded with weight 100, give the
+        // interval of 100 observations, much wider than that of 10,000.
+        let mut weighted = crate::scan::new_histogram();
+        (1..=100u64).for_each(|v| weighted.record_n(v * 100, 100).unwrap());
+        let (low_w, high_w) = quantile_ci95_with_sample_size(&weighted, 0.5, 100.0).unwrap();
+        assert!(low_w < 4500 && high_w > 5500, "{low_w} {high_w}");
+        assert_eq!(
+            quantile_ci95_with_sample_size(&histogram(&values), 0.5, 10_000.0),
+            Some((low, high))
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use gilknocker_analyzer::diff::{Change, DiffReport, DistributionTest, GateCheck};
 use gilknocker_analyzer::render::{json::write_json, text};
 use gilknocker_analyzer::report::{
-    CountersReport, Figures, RunReport, ScheduleReport, SummaryReport, TraceSummary, WaitStats,
-    SCHEMA_VERSION,
+    CountersReport, Figures, RequestWaitStats, RunReport, ScheduleReport, SummaryReport,
+    TraceSummary, WaitStats, SCHEMA_VERSION,
 };
 
 fn run_report(host: &str, argv: &[&str]) -> RunReport {
@@ -24,6 +24,8 @@ fn run_report(host: &str, argv: &[&str]) -> RunReport {
             sampling_interval_ns: None,
             sleeping_interval_ns: None,
             jitter: true,
+            idle_interval_ns: Some(20_000_000),
+            idle_after_ns: Some(100_000_000),
         },
         busy_threshold_ns: 5_000,
         host: host.into(),
@@ -61,6 +63,13 @@ fn figures(scale: f64) -> Figures {
             p90: (90_000.0 * scale) as i64,
             p99: (2_500_000.0 * scale) as i64,
             p99_9: (4_900_000.0 * scale) as i64,
+            max: (12_000_000.0 * scale) as i64,
+        }),
+        request_wait_ns: Some(RequestWaitStats {
+            p50: (1_100_000.0 * scale) as i64,
+            p90: (4_200_000.0 * scale) as i64,
+            p99: (9_800_000.0 * scale) as i64,
+            p99_9: (11_500_000.0 * scale) as i64,
             max: (12_000_000.0 * scale) as i64,
         }),
         busy_fraction: Some(0.15 * scale),
@@ -110,13 +119,19 @@ fn summary_text_several_traces_with_hostile_strings() {
             duration_s: None,
             dropped_samples: 0,
             wait_ns: None,
+            request_wait_ns: None,
             busy_fraction: None,
             busy_fraction_ci95: None,
             contention_metric: None,
             contention_window_source: None,
             long_wait_fraction: None,
         },
-        run: run_report("", &[]),
+        run: {
+            let mut run = run_report("", &[]);
+            run.schedule.idle_interval_ns = None;
+            run.schedule.idle_after_ns = None;
+            run
+        },
     };
     let report = SummaryReport {
         schema_version: SCHEMA_VERSION,
@@ -209,6 +224,24 @@ fn diff_report() -> DiffReport {
                 Some(0.2),
                 Some(false),
             ),
+            change(
+                "request_p99",
+                "ns",
+                9_800_000.0,
+                11_760_000.0,
+                Some("weighted_quantile_ci95_overlap"),
+                None,
+                Some(true),
+            ),
+            change(
+                "request_max",
+                "ns",
+                12_000_000.0,
+                14_400_000.0,
+                None,
+                None,
+                None,
+            ),
         ],
         wait_distribution: Some(DistributionTest {
             z: 3.1,
@@ -223,6 +256,13 @@ fn diff_report() -> DiffReport {
                 tripped: true,
                 significant: Some(true),
                 reason: "p99 went from 2.50 ms to 3.00 ms (+20.0%); limit +10%".into(),
+            },
+            GateCheck {
+                rule: "request_p99:25%".into(),
+                metric: "request_p99".into(),
+                tripped: false,
+                significant: Some(true),
+                reason: "request_p99 went from 9.80 ms to 11.8 ms (+20.0%); limit +25%".into(),
             },
             GateCheck {
                 rule: "busy_fraction:0.05".into(),

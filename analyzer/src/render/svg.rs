@@ -46,9 +46,13 @@ pub fn run_line(run: &RunReport) -> String {
         .to_string(),
     );
     parts.push(format!(
-        "{} knock every {}",
+        "{} knock every {}{}",
         run.schedule.kind,
-        format_ns(run.schedule.polling_interval_ns as f64)
+        format_ns(run.schedule.polling_interval_ns as f64),
+        run.schedule
+            .idle_interval_ns
+            .map(|idle| format!(" ({} when idle)", format_ns(idle as f64)))
+            .unwrap_or_default()
     ));
     if !run.host.is_empty() {
         parts.push(format!("host {}", run.host));

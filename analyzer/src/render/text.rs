@@ -70,9 +70,21 @@ fn write_run(out: &mut dyn Write, run: &RunReport) -> io::Result<()> {
             format_ns(s.polling_interval_ns as f64)
         ),
     };
+    let idle = match (s.idle_interval_ns, s.idle_after_ns) {
+        (Some(idle), Some(after)) => format!(
+            ", every {} once the GIL stayed free for {}",
+            format_ns(idle as f64),
+            format_ns(after as f64)
+        ),
+        (Some(idle), None) => format!(
+            ", every {} while the GIL stays free",
+            format_ns(idle as f64)
+        ),
+        (None, _) => String::new(),
+    };
     writeln!(
         out,
-        "  schedule    {schedule}{}, busy above {}",
+        "  schedule    {schedule}{}{idle}, busy above {}",
         if s.jitter { " (jittered)" } else { "" },
         format_ns(run.busy_threshold_ns as f64)
     )?;
@@ -135,7 +147,7 @@ fn write_figures(out: &mut dyn Write, f: &Figures) -> io::Result<()> {
     };
     writeln!(
         out,
-        "  wait        min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        "  wait        per knock: min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
         format_ns(wait.min as f64),
         format_ns(wait.mean),
         format_ns(wait.p50 as f64),
@@ -144,6 +156,17 @@ fn write_figures(out: &mut dyn Write, f: &Figures) -> io::Result<()> {
         format_ns(wait.p99_9 as f64),
         format_ns(wait.max as f64)
     )?;
+    if let Some(request) = &f.request_wait_ns {
+        writeln!(
+            out,
+            "              per request at a random moment: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+            format_ns(request.p50 as f64),
+            format_ns(request.p90 as f64),
+            format_ns(request.p99 as f64),
+            format_ns(request.p99_9 as f64),
+            format_ns(request.max as f64)
+        )?;
+    }
     if let Some(busy) = f.busy_fraction {
         let ci = f
             .busy_fraction_ci95
@@ -197,8 +220,17 @@ fn write_table(out: &mut dyn Write, report: &SummaryReport, combined: &Figures) 
         .max(5);
     writeln!(
         out,
-        "{:<width$}  {:>12}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>10}",
-        "trace", "samples", "mean", "p50", "p99", "p99.9", "max", "busy", "contention"
+        "{:<width$}  {:>12}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>8}  {:>10}",
+        "trace",
+        "samples",
+        "mean",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "request p99",
+        "busy",
+        "contention"
     )?;
     for (name, f) in rows {
         let wait = f.wait_ns.as_ref();
@@ -207,7 +239,7 @@ fn write_table(out: &mut dyn Write, report: &SummaryReport, combined: &Figures) 
         };
         writeln!(
             out,
-            "{:<width$}  {:>12}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>10}",
+            "{:<width$}  {:>12}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>8}  {:>10}",
             name,
             format_count(f.samples),
             time(|w| w.mean),
@@ -215,6 +247,10 @@ fn write_table(out: &mut dyn Write, report: &SummaryReport, combined: &Figures) 
             time(|w| w.p99 as f64),
             time(|w| w.p99_9 as f64),
             time(|w| w.max as f64),
+            f.request_wait_ns
+                .as_ref()
+                .map(|r| format_ns(r.p99 as f64))
+                .unwrap_or("-".into()),
             f.busy_fraction.map(format_percent).unwrap_or("-".into()),
             f.contention_metric
                 .map(|c| format!("{c:.6}"))
@@ -325,6 +361,7 @@ fn test_name(test: &str) -> &str {
     match test {
         "welch_z" => "Welch",
         "quantile_ci95_overlap" => "order-statistic 95% CIs",
+        "weighted_quantile_ci95_overlap" => "weighted order-statistic 95% CIs",
         "two_proportion_z" => "two-proportion z",
         "mann_whitney_u" => "Mann-Whitney U",
         other => other,
