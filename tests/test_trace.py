@@ -21,7 +21,7 @@ def test_record_writes_a_trace_pandas_reads_directly(trace_path: Path) -> None:
         python_threads(2, 0.3)
     assert not os.path.exists(str(trace_path) + ".parts")
     df = pd.read_parquet(trace_path)
-    assert list(df.columns)[:2] == ["time", "wait_ns"]
+    assert list(df.columns) == ["time", "wait_ns", "interval_ns"]
     assert str(df["time"].dtype) == "datetime64[ns, UTC]"
     assert str(df["wait_ns"].dtype) == "int64"
     assert len(df) == rec.metrics.total_samples > 10
@@ -200,3 +200,33 @@ def test_write_failure_mid_run_warns_and_keeps_the_program_running(tmp_path: Pat
     rows, complete = check.stdout.split("ROWS")[1].split()
     assert int(rows) > 0
     assert complete == "False"
+
+
+def test_knocker_slows_down_while_idle_and_records_each_knocks_interval(
+    trace_path: Path,
+) -> None:
+    import time
+
+    with gilknocker.record(trace_path, idle_after_ms=50) as rec:
+        time.sleep(0.4)  # GIL free: after 50 ms the knocker slows to the idle interval
+        python_threads(2, 0.3)  # busy: back to the polling interval
+    df = gilknocker.load(trace_path)
+    assert set(df["interval_ns"].unique()) == {1_000_000, 20_000_000}
+    assert df.attrs["idle_interval_ns"] == 20_000_000
+    assert df.attrs["idle_after_ns"] == 50_000_000
+    busy = df[df["wait_ns"] > df.attrs["busy_threshold_ns"]]
+    # Once the GIL is busy the knocker keeps the fast pace (a rare busy knock in the idle
+    # phase, e.g. the knocker preempted, was drawn at the idle pace).
+    fast = busy["interval_ns"] == 1_000_000
+    assert fast.sum() >= 10 and fast.mean() > 0.5
+    assert rec.metrics.busy_fraction > 0.2
+    # The request-weighted distribution exists and is bounded by the knocks' maximum.
+    assert 0 < rec.metrics.p99_request_wait_micros <= rec.metrics.max_acquisition_time_micros * 1.01
+
+
+def test_windowed_and_fixed_pace_knockers_do_not_slow_down(trace_path: Path) -> None:
+    with gilknocker.record(trace_path, polling_interval_micros=500, idle_interval_micros=None):
+        python_threads(1, 0.05)
+    df = gilknocker.load(trace_path)
+    assert set(df["interval_ns"].unique()) == {500_000}
+    assert "idle_interval_ns" not in df.attrs

@@ -26,6 +26,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Pause between knocks of a continuous recording (mean, with jitter).
 DEFAULT_POLLING_INTERVAL_MICROS = 1000
+#: Mean pause while the GIL stays free: every knock wakes a thread, which costs ~20 µs of CPU
+#: on a VM, so an idle program is sampled at 50 Hz (about 1 ms of CPU per second) and a busy one
+#: at 1 kHz. Each knock carries its interval, so the busy fraction stays unbiased.
+DEFAULT_IDLE_INTERVAL_MICROS = 20_000
+#: How long after the last knock that found the GIL busy the knocker keeps the fast pace.
+DEFAULT_IDLE_AFTER_MS = 250
 #: A knock that waits longer than this found the GIL busy.
 DEFAULT_BUSY_THRESHOLD_MICROS = _native.DEFAULT_BUSY_THRESHOLD_NS / 1000
 #: Samples reach disk at least this often while recording (bounds what a crash loses).
@@ -33,7 +39,8 @@ DEFAULT_PART_INTERVAL_MS = 500
 DEFAULT_QUEUE_CAPACITY = 1 << 16
 #: How long stop() waits for the threads and the final merge before warning and returning.
 DEFAULT_STOP_TIMEOUT_S = 60.0
-_DRAIN_INTERVAL_NS = 20_000_000
+# The writer wakes this often to drain the queue (65536 samples = 100 ms at 650k knocks/s).
+_DRAIN_INTERVAL_NS = 100_000_000
 
 __all__ = [
     "DEFAULT_POLLING_INTERVAL_MICROS",
@@ -57,6 +64,9 @@ class Metrics:
     Times are in microseconds. ``busy_fraction`` is the estimated fraction of time the GIL was
     busy, i.e. the chance that a thread asking for the GIL at a random moment had to wait;
     ``contention_metric`` is gilknocker 0.4.2's figure (total wait / total sampling time).
+    ``*_acquisition_time_micros`` describe the knocks' own waits; ``*_request_wait_micros``
+    describe the waits a thread asking for the GIL at a random moment would have seen (a knock
+    that waited 10 ms stood for every request that arrived during those 10 ms).
     """
 
     total_samples: int
@@ -67,6 +77,10 @@ class Metrics:
     p90_acquisition_time_micros: float
     p99_acquisition_time_micros: float
     p999_acquisition_time_micros: float
+    p50_request_wait_micros: float
+    p90_request_wait_micros: float
+    p99_request_wait_micros: float
+    p999_request_wait_micros: float
     contention_metric: float
     busy_fraction: float
     busy_fraction_ci95: tuple[float, float]
@@ -92,6 +106,10 @@ class Metrics:
             p90_acquisition_time_micros=float(raw["wait_ns_p90"]) * us,
             p99_acquisition_time_micros=float(raw["wait_ns_p99"]) * us,
             p999_acquisition_time_micros=float(raw["wait_ns_p99_9"]) * us,
+            p50_request_wait_micros=float(raw["request_wait_ns_p50"]) * us,
+            p90_request_wait_micros=float(raw["request_wait_ns_p90"]) * us,
+            p99_request_wait_micros=float(raw["request_wait_ns_p99"]) * us,
+            p999_request_wait_micros=float(raw["request_wait_ns_p99_9"]) * us,
             contention_metric=float(raw["contention_metric"]),
             busy_fraction=float(raw["busy_fraction"]),
             busy_fraction_ci95=(float(ci[0]), float(ci[1])),
@@ -127,6 +145,10 @@ class Metrics:
                 f"{self.p999_acquisition_time_micros:.1f} µs",
             ),
             ("wait max", f"{self.max_acquisition_time_micros:.1f} µs"),
+            (
+                "request wait p50 / p99",
+                f"{self.p50_request_wait_micros:.1f} / {self.p99_request_wait_micros:.1f} µs",
+            ),
             ("dropped samples", f"{self.dropped_samples}"),
         ]
         if self.path:
@@ -152,6 +174,11 @@ class Metrics:
             f"p99 {self.p99_acquisition_time_micros:.1f}  "
             f"p99.9 {self.p999_acquisition_time_micros:.1f}  "
             f"max {self.max_acquisition_time_micros:.1f}",
+            "request wait (µs)  "
+            f"p50 {self.p50_request_wait_micros:.1f}  "
+            f"p90 {self.p90_request_wait_micros:.1f}  "
+            f"p99 {self.p99_request_wait_micros:.1f}  "
+            f"p99.9 {self.p999_request_wait_micros:.1f}",
         ]
         if self.dropped_samples:
             lines.append(f"dropped samples    {self.dropped_samples}")
@@ -230,7 +257,9 @@ class Knocker:
 
     Without ``sampling_interval_micros``/``sleeping_interval_micros`` it knocks continuously,
     on average every ``polling_interval_micros`` (exponentially distributed intervals when
-    ``jitter``, so periodic workloads cannot fool it). With them it follows gilknocker 0.4.2's
+    ``jitter``, so periodic workloads cannot fool it), slowing to ``idle_interval_micros``
+    once the GIL has stayed free for ``idle_after_ms`` (``idle_interval_micros=None`` keeps
+    the pace). With them it follows gilknocker 0.4.2's
     schedule: knock every ``polling_interval_micros`` during windows of
     ``sampling_interval_micros``, pausing ``sleeping_interval_micros`` between windows.
 
@@ -245,6 +274,8 @@ class Knocker:
         *,
         path: Optional[StrPath] = None,
         jitter: bool = True,
+        idle_interval_micros: Optional[int] = DEFAULT_IDLE_INTERVAL_MICROS,
+        idle_after_ms: float = DEFAULT_IDLE_AFTER_MS,
         busy_threshold_micros: float = DEFAULT_BUSY_THRESHOLD_MICROS,
         metadata: Optional[dict[str, str]] = None,
         part_interval_ms: float = DEFAULT_PART_INTERVAL_MS,
@@ -260,6 +291,12 @@ class Knocker:
             # One given: the other takes gilknocker 0.4.2's default.
             sampling = sampling if sampling is not None else 10 * polling
             sleeping = sleeping if sleeping is not None else 100 * polling
+        idle = _micros("idle_interval_micros", idle_interval_micros, allow_none=True)
+        if sampling is not None or idle is None:
+            idle = None  # windows (gilknocker 0.4.2's schedule) keep their pace
+        elif idle < polling:
+            idle = polling
+        idle_after = _positive_number("idle_after_ms", idle_after_ms)
         if not isinstance(jitter, bool):
             raise TypeError(f"jitter must be True or False, got {type(jitter).__name__}")
         threshold = float(busy_threshold_micros)
@@ -288,6 +325,8 @@ class Knocker:
             sampling_interval_ns=None if sampling is None else sampling * 1000,
             sleeping_interval_ns=None if sleeping is None else sleeping * 1000,
             jitter=jitter,
+            idle_interval_ns=None if idle is None else idle * 1000,
+            idle_after_ns=round(idle_after * 1e6),
             busy_threshold_ns=round(threshold * 1000),
             path=path,
             part_interval_ns=round(part_interval * 1e6),
@@ -507,16 +546,16 @@ def read_metadata(path: StrPath) -> dict[str, Any]:
 
 
 def load(path: StrPath) -> Any:
-    """Load a trace as a pandas DataFrame (``time``, ``wait_ns``) with the run metadata in
-    ``df.attrs``. Also reads the parts of an unfinished recording. Needs pandas and pyarrow
-    (``pip install gilknocker[pandas]``).
+    """Load a trace as a pandas DataFrame (``time``, ``wait_ns``, ``interval_ns``) with the run
+    metadata in ``df.attrs``. Also reads the parts of an unfinished recording. Needs pandas and
+    pyarrow (``pip install gilknocker[pandas]``).
     """
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
     path = os.fspath(path)
     attrs = read_metadata(path)
     source = path if os.path.exists(path) else os.fspath(_native.parts_dir(path))
-    df = pd.read_parquet(source, columns=["time", "wait_ns"])
+    df = pd.read_parquet(source)
     df.attrs.update(attrs)
     return df
 

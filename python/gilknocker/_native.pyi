@@ -28,6 +28,8 @@ class Recorder:
         sampling_interval_ns: Optional[int],
         sleeping_interval_ns: Optional[int],
         jitter: bool,
+        idle_interval_ns: Optional[int],
+        idle_after_ns: int,
         busy_threshold_ns: int,
         path: Optional[Union[str, PathLike[str]]],
         part_interval_ns: int,

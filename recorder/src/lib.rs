@@ -93,7 +93,7 @@ impl Recorder {
     #[new]
     #[pyo3(signature = (
         *, polling_interval_ns, sampling_interval_ns, sleeping_interval_ns, jitter,
-        busy_threshold_ns, path, part_interval_ns, drain_interval_ns, queue_capacity, seed,
+        idle_interval_ns, idle_after_ns, busy_threshold_ns, path, part_interval_ns, drain_interval_ns, queue_capacity, seed,
         python_version, python_implementation, gil_enabled, switch_interval_s, pid, host, argv,
         recorder_version, user,
     ))]
@@ -103,6 +103,8 @@ impl Recorder {
         sampling_interval_ns: Option<i64>,
         sleeping_interval_ns: Option<i64>,
         jitter: bool,
+        idle_interval_ns: Option<i64>,
+        idle_after_ns: i64,
         busy_threshold_ns: i64,
         path: Option<PathBuf>,
         part_interval_ns: i64,
@@ -139,12 +141,27 @@ impl Recorder {
         if queue_capacity == 0 {
             return Err(PyValueError::new_err("queue_capacity must be at least 1"));
         }
+        if let Some(idle) = idle_interval_ns {
+            if kind != ScheduleKind::Continuous {
+                return Err(PyValueError::new_err(
+                    "idle_interval_ns applies to continuous knocking only (no sampling windows)",
+                ));
+            }
+            if idle < polling_ns {
+                return Err(PyValueError::new_err(format!(
+                    "idle_interval_ns ({idle}) must be at least polling_interval_ns ({polling_ns})"
+                )));
+            }
+        }
         let schedule = Schedule {
             kind,
             polling_ns,
             sampling_ns,
             sleeping_ns,
             jitter,
+            idle_ns: idle_interval_ns,
+            idle_after_ns: idle_after_ns.max(0),
+            busy_threshold_ns,
         };
         let mut metadata = RunMetadata::new(schedule.info(), 0);
         metadata.python_version = python_version;
@@ -279,6 +296,9 @@ impl Recorder {
         d.set_item("wait_ns_min", s.wait_ns_min)?;
         for (q, v) in s.wait_ns_quantiles {
             d.set_item(format!("wait_ns_p{}", quantile_name(q)), v)?;
+        }
+        for (q, v) in s.request_wait_ns_quantiles {
+            d.set_item(format!("request_wait_ns_p{}", quantile_name(q)), v)?;
         }
         d.set_item("contention_metric", s.contention_metric)?;
         d.set_item("busy_fraction", s.busy_fraction)?;

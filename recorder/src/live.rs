@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use gilknocker_trace::estimate::BusyEstimator;
+use gilknocker_trace::estimate::{request_waits, BusyEstimator};
 use gilknocker_trace::RunCounters;
 use hdrhistogram::Histogram;
 
@@ -36,7 +36,11 @@ pub struct LiveFigures {
 
 #[derive(Debug, Clone)]
 pub struct Live {
+    /// Per-knock waits.
     pub histogram: Histogram<u64>,
+    /// Waits a request at a uniformly random instant would have seen (see
+    /// `gilknocker_trace::estimate::request_waits`).
+    pub request_histogram: Histogram<u64>,
     pub estimator: BusyEstimator,
     pub counters: RunCounters,
     /// Window time of windows already closed (since the last reset).
@@ -69,6 +73,8 @@ pub struct Snapshot {
     pub wait_ns_min: u64,
     /// (quantile, wait_ns) for 0.5, 0.9, 0.99, 0.999.
     pub wait_ns_quantiles: [(f64, u64); 4],
+    /// The same quantiles of the request-weighted distribution.
+    pub request_wait_ns_quantiles: [(f64, u64); 4],
     pub contention_metric: f64,
     pub busy_fraction: f64,
     pub busy_fraction_ci95: (f64, f64),
@@ -80,6 +86,8 @@ impl Live {
     pub fn new(interval_ns: i64, threshold_ns: i64) -> Self {
         Live {
             histogram: Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3)
+                .expect("valid histogram bounds"),
+            request_histogram: Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3)
                 .expect("valid histogram bounds"),
             estimator: BusyEstimator::new(interval_ns, threshold_ns),
             counters: RunCounters::default(),
@@ -96,10 +104,14 @@ impl Live {
         }
     }
 
-    pub fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64) {
+    pub fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64) {
         let wait = wait_ns.max(0) as u64;
         self.histogram.saturating_record(wait.max(1));
-        self.estimator.add(wait_ns);
+        let requests = &mut self.request_histogram;
+        request_waits(wait_ns, interval_ns, self.interval_ns, |value, count| {
+            let _ = requests.record_n(value.clamp(1, HISTOGRAM_MAX_NS), count);
+        });
+        self.estimator.add_with_interval(wait_ns, interval_ns);
         let c = &mut self.counters;
         c.knocks += 1;
         c.wait_ns_total += wait;
@@ -113,7 +125,7 @@ impl Live {
         // The knock's own slot belongs to its start; the slots its wait covered belong to the
         // buckets the wait spans (a 30 s pin must show in the last 10 s window).
         let busy = wait_ns > self.threshold_ns;
-        self.add_to_bucket(start_ns, 1.0, busy);
+        self.add_to_bucket(start_ns, interval_ns as f64 / self.interval_ns as f64, busy);
         let end = start_ns + wait_ns.max(0);
         let oldest_kept = end - LIVE_HISTORY_NS;
         let mut from = start_ns.max(oldest_kept);
@@ -293,6 +305,17 @@ impl Live {
             wait_ns_max: if n == 0 { 0 } else { h.max() },
             wait_ns_min: if n == 0 { 0 } else { h.min() },
             wait_ns_quantiles: [q(0.5), q(0.9), q(0.99), q(0.999)],
+            request_wait_ns_quantiles: [0.5, 0.9, 0.99, 0.999].map(|quantile| {
+                let r = &self.request_histogram;
+                (
+                    quantile,
+                    if r.is_empty() {
+                        0
+                    } else {
+                        r.value_at_quantile(quantile)
+                    },
+                )
+            }),
             contention_metric: self.contention_metric(),
             busy_fraction: self.estimator.busy_fraction(),
             busy_fraction_ci95: self.estimator.busy_fraction_ci95(),
@@ -313,13 +336,13 @@ mod tests {
     fn contention_metric_is_wait_over_window_time() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 500, 0);
-        live.knocked(2_000, 1_500, 0);
+        live.knocked(1_000, 500, 0, 1_000);
+        live.knocked(2_000, 1_500, 0, 1_000);
         live.window_closed(0, 4_000);
         assert_eq!(live.window_ns_total(), 4_000);
         assert_eq!(live.contention_metric(), 2_000.0 / 4_000.0);
         live.window_opened(10_000);
-        live.knocked(11_000, 0, 0);
+        live.knocked(11_000, 0, 0, 1_000);
         // Open window counts up to the last knock's end: 4000 + 1000.
         assert_eq!(live.window_ns_total(), 5_000);
     }
@@ -328,13 +351,13 @@ mod tests {
     fn reset_forgets_waits_but_not_drops() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 900_000, 0);
+        live.knocked(1_000, 900_000, 0, 1_000);
         live.dropped(3);
         live.reset(1_000_000);
         assert_eq!(live.contention_metric(), 0.0);
         assert_eq!(live.snapshot().knocks, 0);
         assert_eq!(live.snapshot().dropped_samples, 3);
-        live.knocked(1_001_000, 100, 0);
+        live.knocked(1_001_000, 100, 0, 1_000);
         assert_eq!(live.window_ns_total(), 1_100);
         assert!(live.contention_metric() < 0.1);
     }
@@ -346,10 +369,10 @@ mod tests {
         live.started(0);
         // First 10 s: free. Next 10 s: every knock waits 5 ms (busy).
         for i in 0..10_000 {
-            live.knocked(i * 1_000_000, 100, 0);
+            live.knocked(i * 1_000_000, 100, 0, 1_000_000);
         }
         for i in 0..1_667 {
-            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0);
+            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0, 1_000_000);
         }
         let last10 = live.live(20 * S, 10 * S, None);
         assert!(last10.busy_fraction > 0.99, "{last10:?}");
@@ -371,7 +394,7 @@ mod tests {
         let mut live = Live::new(1_000, 0);
         live.started(0);
         for i in 0..100 {
-            live.knocked(i * 10_000, 50_000_000, 0);
+            live.knocked(i * 10_000, 50_000_000, 0, 1_000);
         }
         let f = live.live(2_000_000_000, 10_000_000_000, Some(1_000_000_000));
         assert!(f.busy_fraction <= 1.0 && f.busy_fraction > 0.99);
@@ -381,7 +404,7 @@ mod tests {
     fn snapshot_percentiles_within_histogram_precision() {
         let mut live = Live::new(1_000_000, 5_000);
         for i in 1..=1000 {
-            live.knocked(i * 1_000_000, i * 1_000, 0);
+            live.knocked(i * 1_000_000, i * 1_000, 0, 1_000_000);
         }
         let s = live.snapshot();
         assert_eq!(s.knocks, 1000);
@@ -389,6 +412,13 @@ mod tests {
         assert_eq!(q, 0.5);
         assert!((p50 as f64 - 500_000.0).abs() <= 500.0, "{p50}");
         assert_eq!(s.wait_ns_mean, 500_500.0);
+        // A request at a random instant meets a wait part-way through: its median is lower
+        // than the knocks' own, but within the range.
+        let (_, request_p50) = s.request_wait_ns_quantiles[0];
+        assert!(
+            request_p50 > 0 && request_p50 < p50,
+            "{request_p50} vs {p50}"
+        );
         assert!((s.wait_ns_max as f64 - 1e6).abs() <= 1e3);
     }
 }

@@ -180,12 +180,15 @@ impl Probe for GilProbe {
 /// The knocker thread's sink: live statistics plus the queue to the writer.
 struct KnockerSink {
     shared: Arc<Shared>,
-    queue: Option<SyncSender<Sample>>,
+    queue: Option<SyncSender<Knock>>,
 }
+
+/// What goes to the writer: a sample and the mean interval it was scheduled with.
+type Knock = (Sample, i64);
 
 impl Recorder for KnockerSink {
     #[inline]
-    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64) {
+    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64) {
         let mut dropped = 0;
         if let Some(queue) = &self.queue {
             let sample = Sample {
@@ -194,13 +197,13 @@ impl Recorder for KnockerSink {
                 ),
                 wait_ns,
             };
-            match queue.try_send(sample) {
+            match queue.try_send((sample, interval_ns)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => dropped = 1,
             }
         }
         let mut live = self.shared.live();
-        live.knocked(start_ns, wait_ns, late_ns);
+        live.knocked(start_ns, wait_ns, late_ns, interval_ns);
         if dropped > 0 {
             live.dropped(dropped);
         }
@@ -279,6 +282,13 @@ impl Run {
                 let writer_shared = shared.clone();
                 let mut metadata = config.metadata.clone();
                 metadata.schedule = config.schedule.info();
+                if config.schedule.kind == gilknocker_trace::ScheduleKind::Continuous {
+                    metadata.idle_interval_ns = config.schedule.idle_ns;
+                    metadata.idle_after_ns = config
+                        .schedule
+                        .idle_ns
+                        .map(|_| config.schedule.idle_after_ns);
+                }
                 metadata.busy_threshold_ns = config.busy_threshold_ns;
                 metadata.start_time_ns = shared.wall_at_base_ns;
                 let part_interval = config.part_interval;
@@ -411,7 +421,7 @@ fn knocker_main(
     shared: Arc<Shared>,
     schedule: Schedule,
     seed: u64,
-    queue: Option<SyncSender<Sample>>,
+    queue: Option<SyncSender<Knock>>,
     ready: std::sync::mpsc::Sender<()>,
 ) {
     #[cfg(target_os = "linux")]
@@ -464,7 +474,7 @@ fn knocker_main(
 fn writer_main(
     shared: Arc<Shared>,
     mut writer: TraceWriter,
-    receiver: Receiver<Sample>,
+    receiver: Receiver<Knock>,
     metadata: RunMetadata,
     part_interval: Duration,
     drain_interval: Duration,
@@ -486,11 +496,11 @@ fn writer_main(
     loop {
         let finishing = shared.knocker_done.load(Ordering::Acquire);
         let mut lost = 0u64;
-        while let Ok(sample) = receiver.try_recv() {
+        while let Ok((sample, interval_ns)) = receiver.try_recv() {
             if failed {
                 lost += 1;
             } else {
-                writer.push(sample);
+                writer.push_with_interval(sample, interval_ns);
             }
         }
         if lost > 0 {
@@ -515,11 +525,11 @@ fn writer_main(
     }
     // The knocker has stopped: everything it produced is in the queue or already drained.
     let mut lost = 0u64;
-    while let Ok(sample) = receiver.try_recv() {
+    while let Ok((sample, interval_ns)) = receiver.try_recv() {
         if failed {
             lost += 1;
         } else {
-            writer.push(sample);
+            writer.push_with_interval(sample, interval_ns);
         }
     }
     if lost > 0 {
@@ -561,7 +571,7 @@ mod tests {
             queue: Some(tx),
         };
         for i in 0..10 {
-            sink.knocked(i * 1_000, 100, 0);
+            sink.knocked(i * 1_000, 100, 0, 1_000_000);
         }
         let live = shared.live();
         // The live statistics see every knock; the trace gets what fit in the queue.
@@ -579,8 +589,9 @@ mod tests {
             shared: shared.clone(),
             queue: Some(tx),
         };
-        sink.knocked(5_000, 42, 0);
-        let sample = rx.try_recv().unwrap();
+        sink.knocked(5_000, 42, 0, 7_000);
+        let (sample, interval) = rx.try_recv().unwrap();
+        assert_eq!(interval, 7_000);
         assert_eq!(sample.wait_ns, 42);
         assert_eq!(
             sample.time_ns % gilknocker_trace::schema::TIME_RESOLUTION_NS,
@@ -619,12 +630,12 @@ mod tests {
             )
         });
         for i in 0..20_000i64 {
-            tx.send(Sample {
+            let sample = Sample {
                 time_ns: i * 1024,
                 wait_ns: i,
-            })
-            .unwrap();
-            shared.live().knocked(i, i, 0);
+            };
+            tx.send((sample, 1_000_000 + i % 2)).unwrap();
+            shared.live().knocked(i, i, 0, 1_000_000);
         }
         shared.knocker_done.store(true, Ordering::Release);
         handle.thread().unpark();
@@ -638,6 +649,7 @@ mod tests {
         assert!(meta.end_time_ns.is_some());
         let all = reader.read_all().unwrap();
         assert_eq!(all.wait_ns, (0..20_000).collect::<Vec<i64>>());
+        assert_eq!(all.interval_ns[..3], [1_000_000, 1_000_001, 1_000_000]);
         assert!(!gilknocker_trace::parts_dir(&path).exists());
     }
 
@@ -661,10 +673,13 @@ mod tests {
             0,
         );
         for i in 0..10 {
-            tx.send(Sample {
-                time_ns: i,
-                wait_ns: 1,
-            })
+            tx.send((
+                Sample {
+                    time_ns: i,
+                    wait_ns: 1,
+                },
+                0,
+            ))
             .unwrap();
         }
         let thread_shared = shared.clone();
@@ -683,10 +698,13 @@ mod tests {
             thread::sleep(Duration::from_millis(1));
         }
         for i in 0..5 {
-            tx.send(Sample {
-                time_ns: 100 + i,
-                wait_ns: 1,
-            })
+            tx.send((
+                Sample {
+                    time_ns: 100 + i,
+                    wait_ns: 1,
+                },
+                0,
+            ))
             .unwrap();
         }
         shared.knocker_done.store(true, Ordering::Release);

@@ -26,8 +26,9 @@ pub trait Probe {
 
 /// Where each sample goes. Must never block.
 pub trait Recorder {
-    /// `start_ns` is monotonic; `wait_ns` the acquisition time; `after_ns` when the knock ended.
-    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64);
+    /// `start_ns` is monotonic; `wait_ns` the acquisition time; `late_ns` how long after its
+    /// due time the knock began; `interval_ns` the mean interval its due time was drawn with.
+    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64);
     /// Slots that fell due while the previous knock waited (busy) or while the knocker thread
     /// was late (missed).
     fn skipped(&mut self, busy: u64, missed: u64);
@@ -45,6 +46,13 @@ pub struct Schedule {
     pub sampling_ns: i64,
     pub sleeping_ns: i64,
     pub jitter: bool,
+    /// Continuous schedule: slow to this mean interval once no knock has found the GIL busy
+    /// for `idle_after_ns` (a knock costs a thread wake-up, ~20 µs of CPU on a VM: knocking
+    /// fast only while there is something to see keeps an idle program's cost low).
+    pub idle_ns: Option<i64>,
+    pub idle_after_ns: i64,
+    /// Waits above this found the GIL busy (they keep the knocker at the polling interval).
+    pub busy_threshold_ns: i64,
 }
 
 impl Schedule {
@@ -105,7 +113,14 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         i64::MAX
     };
     recorder.window_opened(window_start);
-    let mut due = window_start + intervals.draw(schedule.polling_ns);
+    // Start fast; slow down once the GIL has stayed free for `idle_after_ns`.
+    let mut last_busy = window_start;
+    let mean_after = |last_busy: i64, now: i64| match schedule.idle_ns {
+        Some(idle) if !windowed && now - last_busy > schedule.idle_after_ns => idle,
+        _ => schedule.polling_ns,
+    };
+    let mut mean = schedule.polling_ns;
+    let mut due = window_start + intervals.draw(mean);
     loop {
         // Sleep toward the due time; re-check the stop flag after every wake-up.
         loop {
@@ -126,11 +141,18 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         let acquired = clock.now_ns();
         probe.while_held();
         probe.release();
-        recorder.knocked(start, acquired - start, start - due);
+        let wait = acquired - start;
+        recorder.knocked(start, wait, start - due, mean);
+        if wait > schedule.busy_threshold_ns {
+            last_busy = acquired;
+        }
+        // The interval depends only on what knocks found so far: the estimate stays unbiased
+        // when each knock stands for its own interval (gilknocker_trace::estimate).
+        mean = mean_after(last_busy, acquired);
 
         // Next due time: keep the grid (do not drift), skipping the slots that passed while
         // this knock was late (missed) or waiting for the GIL (busy).
-        let mut next = due + intervals.draw(schedule.polling_ns);
+        let mut next = due + intervals.draw(mean);
         let (mut busy, mut missed) = (0u64, 0u64);
         while next <= acquired {
             if next <= start {
@@ -138,7 +160,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             } else {
                 busy += 1;
             }
-            next += intervals.draw(schedule.polling_ns);
+            next += intervals.draw(mean);
         }
         if busy + missed > 0 {
             recorder.skipped(busy, missed);
@@ -163,6 +185,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             window_end = window_start + schedule.sampling_ns;
             recorder.window_opened(window_start);
             due = window_start;
+            last_busy = window_start;
         }
     }
 }
@@ -217,14 +240,16 @@ mod tests {
     #[derive(Default, Debug, PartialEq)]
     struct Log {
         knocks: Vec<(i64, i64, i64)>,
+        intervals: Vec<i64>,
         busy: u64,
         missed: u64,
         windows: Vec<(i64, i64)>,
         opened: Vec<i64>,
     }
     impl Recorder for Log {
-        fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64) {
+        fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64) {
             self.knocks.push((start_ns, wait_ns, late_ns));
+            self.intervals.push(interval_ns);
         }
         fn skipped(&mut self, busy: u64, missed: u64) {
             self.busy += busy;
@@ -281,7 +306,36 @@ mod tests {
             sampling_ns: 0,
             sleeping_ns: 0,
             jitter: false,
+            idle_ns: None,
+            idle_after_ns: 0,
+            busy_threshold_ns: 5_000,
         }
+    }
+
+    #[test]
+    fn the_knocker_slows_down_while_the_gil_stays_free_and_speeds_up_when_busy() {
+        let schedule = Schedule {
+            idle_ns: Some(1_000),
+            idle_after_ns: 250,
+            busy_threshold_ns: 50,
+            ..continuous(100)
+        };
+        // Free knocks until idle, then one busy knock, then free again.
+        let waits = vec![0, 0, 0, 0, 0, 60, 0, 0, 0, 0, 0];
+        let (log, _) = run(schedule, waits, 0);
+        let starts: Vec<i64> = log.knocks.iter().map(|k| k.0).collect();
+        // 100 ns steps until 250 ns have passed with a free GIL (after the knock at 1300), then
+        // 1000 ns; the busy knock (60 ns at 4300) brings back 100 ns steps until 250 ns pass
+        // without another (after the knock at 4700).
+        assert_eq!(
+            starts,
+            vec![1100, 1200, 1300, 2300, 3300, 4300, 4400, 4500, 4600, 4700, 5700]
+        );
+        // Each knock carries the mean its due time was drawn with.
+        assert_eq!(
+            log.intervals,
+            vec![100, 100, 100, 1000, 1000, 1000, 100, 100, 100, 100, 1000]
+        );
     }
 
     #[test]
@@ -321,6 +375,9 @@ mod tests {
             sampling_ns: 300,
             sleeping_ns: 1_000,
             jitter: false,
+            idle_ns: None,
+            idle_after_ns: 0,
+            busy_threshold_ns: 5_000,
         };
         let (log, _) = run(schedule, vec![5; 5], 0);
         // Window 1 opens at 1000: knocks at 1100, 1200; the next due (1300) closes it.
