@@ -4,7 +4,12 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, Int64Array, RecordBatch, TimestampNanosecondArray};
+use std::collections::HashMap;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, DictionaryArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -32,6 +37,10 @@ pub struct SampleColumns {
     /// The mean interval each knock was scheduled with, nanoseconds, > 0 (the metadata's
     /// polling interval for traces without the column).
     pub interval_ns: Vec<i64>,
+    /// The label active at each knock, as an index into `labels` (None: no label).
+    pub label: Vec<Option<u32>>,
+    /// The distinct labels of this unit.
+    pub labels: Vec<String>,
 }
 
 impl SampleColumns {
@@ -240,7 +249,10 @@ impl TraceReader {
             time_ns: Vec::with_capacity(capacity),
             wait_ns: Vec::with_capacity(capacity),
             interval_ns: Vec::with_capacity(capacity),
+            label: Vec::with_capacity(capacity),
+            labels: Vec::new(),
         };
+        let mut label_index: HashMap<String, u32> = HashMap::new();
         for batch in reader {
             let batch = batch.map_err(|e| TraceError::parquet(path, e))?;
             append_batch(
@@ -250,6 +262,7 @@ impl TraceReader {
                 unit.first_row,
                 source.default_interval_ns,
             )?;
+            append_labels(path, &batch, &mut out, &mut label_index)?;
             if out.len() as i64 > unit.rows {
                 return Err(TraceError::invalid(
                     path,
@@ -290,6 +303,20 @@ impl TraceReader {
             all.time_ns.extend_from_slice(&unit.time_ns);
             all.wait_ns.extend_from_slice(&unit.wait_ns);
             all.interval_ns.extend_from_slice(&unit.interval_ns);
+            // Re-key this unit's labels into the combined dictionary.
+            let remap: Vec<u32> = unit
+                .labels
+                .iter()
+                .map(|name| match all.labels.iter().position(|l| l == name) {
+                    Some(i) => i as u32,
+                    None => {
+                        all.labels.push(name.clone());
+                        (all.labels.len() - 1) as u32
+                    }
+                })
+                .collect();
+            all.label
+                .extend(unit.label.iter().map(|k| k.map(|k| remap[k as usize])));
         }
         Ok(all)
     }
@@ -372,6 +399,63 @@ fn append_batch(
     Ok(())
 }
 
+fn append_labels(
+    path: &Path,
+    batch: &RecordBatch,
+    out: &mut SampleColumns,
+    index: &mut HashMap<String, u32>,
+) -> Result<()> {
+    let Some(column) = batch.column_by_name(column::LABEL) else {
+        out.label
+            .extend(std::iter::repeat_n(None, batch.num_rows()));
+        return Ok(());
+    };
+    let mut lookup = |name: &str, out: &mut SampleColumns| match index.get(name) {
+        Some(&key) => key,
+        None => {
+            let key = out.labels.len() as u32;
+            out.labels.push(name.to_string());
+            index.insert(name.to_string(), key);
+            key
+        }
+    };
+    if let Some(strings) = column.as_any().downcast_ref::<StringArray>() {
+        for i in 0..strings.len() {
+            let key = (!strings.is_null(i)).then(|| lookup(strings.value(i), out));
+            out.label.push(key);
+        }
+        return Ok(());
+    }
+    let dict = column
+        .as_any()
+        .downcast_ref::<DictionaryArray<Int32Type>>()
+        .ok_or_else(|| TraceError::invalid(path, "column 'label' could not be decoded"))?;
+    let values = dict
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| TraceError::invalid(path, "column 'label' must hold strings"))?;
+    // Map this batch's dictionary onto the unit's.
+    let mut remap: Vec<Option<u32>> = Vec::with_capacity(values.len());
+    for i in 0..values.len() {
+        if values.is_null(i) {
+            remap.push(None);
+            continue;
+        }
+        remap.push(Some(lookup(values.value(i), out)));
+    }
+    for key in dict.keys_iter() {
+        let mapped = match key {
+            None => None,
+            Some(k) => *remap.get(k).ok_or_else(|| {
+                TraceError::invalid(path, "column 'label' has a key outside its dictionary")
+            })?,
+        };
+        out.label.push(mapped);
+    }
+    Ok(())
+}
+
 fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
     let file = File::open(path).map_err(|e| TraceError::io(path, e))?;
     let len = file.metadata().map_err(|e| TraceError::io(path, e))?.len();
@@ -426,6 +510,23 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
         }
     }
     let mut roots = vec![time_index, wait_index];
+    if let Ok(label_index) = schema.index_of(column::LABEL) {
+        match schema.field(label_index).data_type() {
+            // Without the (skipped) Arrow schema blob, labels read back as plain strings.
+            DataType::Utf8 => roots.push(label_index),
+            DataType::Dictionary(key, value)
+                if **key == DataType::Int32 && **value == DataType::Utf8 =>
+            {
+                roots.push(label_index)
+            }
+            other => {
+                return Err(TraceError::invalid(
+                    path,
+                    format!("column 'label' must hold strings, found {other}"),
+                ))
+            }
+        }
+    }
     if let Ok(interval_index) = schema.index_of(column::INTERVAL_NS) {
         match schema.field(interval_index).data_type() {
             DataType::Int64 => roots.push(interval_index),

@@ -49,6 +49,9 @@ pub mod column {
     /// for `interval_ns` of time in the busy-fraction estimate. Optional for readers: when the
     /// column is absent, every knock has the metadata's `polling_interval_ns`.
     pub const INTERVAL_NS: &str = "interval_ns";
+    /// The label active when the knock began (`gilknocker.label(...)`), or null:
+    /// Dictionary(Int32, Utf8). Optional for readers: absent means no labels.
+    pub const LABEL: &str = "label";
 }
 
 /// Key-value metadata keys (all under [`KEY_PREFIX`]).
@@ -120,5 +123,10 @@ pub fn arrow_schema() -> SchemaRef {
         ),
         Field::new(column::WAIT_NS, DataType::Int64, false),
         Field::new(column::INTERVAL_NS, DataType::Int64, false),
+        Field::new(
+            column::LABEL,
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ),
     ]))
 }

@@ -13,7 +13,13 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampNanosecondArray};
+use std::collections::HashMap;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -69,6 +75,15 @@ fn writer_properties(meta: &RunMetadata, max_row_group_rows: usize) -> WriterPro
             parquet::schema::types::ColumnPath::from(column::INTERVAL_NS),
             true,
         )
+        // Labels: few distinct strings, long runs: dictionary + RLE (PLAIN only as fallback).
+        .set_column_dictionary_enabled(
+            parquet::schema::types::ColumnPath::from(column::LABEL),
+            true,
+        )
+        .set_column_encoding(
+            parquet::schema::types::ColumnPath::from(column::LABEL),
+            Encoding::PLAIN,
+        )
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_max_row_group_row_count(Some(max_row_group_rows))
         .set_key_value_metadata(Some(kv))
@@ -79,12 +94,41 @@ fn batch_of(
     time_ns: Vec<i64>,
     wait_ns: Vec<i64>,
     interval_ns: Vec<i64>,
+    labels: Labels,
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let time: ArrayRef =
         Arc::new(TimestampNanosecondArray::from(time_ns).with_timezone(schema::TIME_ZONE));
     let wait: ArrayRef = Arc::new(Int64Array::from(wait_ns));
     let interval: ArrayRef = Arc::new(Int64Array::from(interval_ns));
-    RecordBatch::try_new(schema::arrow_schema(), vec![time, wait, interval])
+    let values: ArrayRef = Arc::new(StringArray::from(labels.names));
+    let label: ArrayRef = Arc::new(DictionaryArray::<Int32Type>::try_new(
+        Int32Array::from(labels.keys),
+        values,
+    )?);
+    RecordBatch::try_new(schema::arrow_schema(), vec![time, wait, interval, label])
+}
+
+/// Labels of buffered samples: a key per sample into a per-part dictionary.
+#[derive(Debug, Default)]
+struct Labels {
+    keys: Vec<Option<i32>>,
+    names: Vec<String>,
+    index: HashMap<String, i32>,
+}
+
+impl Labels {
+    fn push(&mut self, label: Option<&str>) {
+        let key = label.map(|name| match self.index.get(name) {
+            Some(&key) => key,
+            None => {
+                let key = self.names.len() as i32;
+                self.names.push(name.to_string());
+                self.index.insert(name.to_string(), key);
+                key
+            }
+        });
+        self.keys.push(key);
+    }
 }
 
 /// Write one complete Parquet file atomically: temporary name, then rename.
@@ -141,6 +185,7 @@ pub struct TraceWriter {
     wait_ns: Vec<i64>,
     /// 0 = the schedule's polling interval (filled in when the part is written).
     interval_ns: Vec<i64>,
+    labels: Labels,
 }
 
 impl TraceWriter {
@@ -180,6 +225,7 @@ impl TraceWriter {
             time_ns: Vec::new(),
             wait_ns: Vec::new(),
             interval_ns: Vec::new(),
+            labels: Labels::default(),
         })
     }
 
@@ -196,9 +242,16 @@ impl TraceWriter {
     /// Buffer one sample with the mean interval in force when it was scheduled (see
     /// [`schema::column::INTERVAL_NS`]); 0 means the schedule's polling interval.
     pub fn push_with_interval(&mut self, sample: Sample, interval_ns: i64) {
+        self.push_labelled(sample, interval_ns, None);
+    }
+
+    /// Buffer one sample with its interval and the label active when it began (see
+    /// [`schema::column::LABEL`]).
+    pub fn push_labelled(&mut self, sample: Sample, interval_ns: i64, label: Option<&str>) {
         self.time_ns.push(sample.time_ns);
         self.wait_ns.push(sample.wait_ns);
         self.interval_ns.push(interval_ns);
+        self.labels.push(label);
     }
 
     /// Samples buffered since the last part.
@@ -220,13 +273,14 @@ impl TraceWriter {
             .into_iter()
             .map(|i| if i > 0 { i } else { default_interval })
             .collect();
+        let labels = std::mem::take(&mut self.labels);
         let part = self.parts.join(format!(
             "{PART_PREFIX}{:06}{PART_EXTENSION}",
             self.next_part
         ));
         self.next_part += 1;
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, |writer| {
-            let batch = batch_of(time_ns, wait_ns, interval_ns)
+            let batch = batch_of(time_ns, wait_ns, interval_ns, labels)
                 .map_err(|e| TraceError::parquet(&part, e))?;
             writer.write(&batch).map_err(|e| write_error(&part, e))
         })?;
@@ -315,7 +369,7 @@ fn project(batch: &RecordBatch, default_interval_ns: i64) -> Result<RecordBatch,
             .cloned()
             .ok_or_else(|| format!("column '{name}' is missing"))
     };
-    // Parts from before the interval column get the schedule's interval (the compat rule).
+    // Parts from before a column existed get its default (the compat rule).
     let interval = match batch.column_by_name(column::INTERVAL_NS) {
         Some(c) => c.clone(),
         None => Arc::new(Int64Array::from(vec![
@@ -323,9 +377,16 @@ fn project(batch: &RecordBatch, default_interval_ns: i64) -> Result<RecordBatch,
             batch.num_rows()
         ])) as ArrayRef,
     };
+    let label = match batch.column_by_name(column::LABEL) {
+        Some(c) => c.clone(),
+        None => arrow_array::new_null_array(
+            schema::arrow_schema().field(3).data_type(),
+            batch.num_rows(),
+        ),
+    };
     RecordBatch::try_new(
         schema::arrow_schema(),
-        vec![get(column::TIME)?, get(column::WAIT_NS)?, interval],
+        vec![get(column::TIME)?, get(column::WAIT_NS)?, interval, label],
     )
     .map_err(|e| e.to_string())
 }

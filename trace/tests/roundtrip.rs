@@ -323,3 +323,33 @@ fn a_page_that_makes_the_decoder_panic_is_an_error() {
     let err = result.unwrap_err();
     assert!(err.to_string().contains("corrupt_page.parquet"), "{err}");
 }
+
+#[test]
+fn labels_round_trip_and_unlabelled_knocks_read_as_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labels.parquet");
+    let mut w = TraceWriter::create(&path).unwrap();
+    let labels = [None, Some("load"), Some("load"), Some("<train>"), None];
+    for (i, label) in labels.iter().enumerate() {
+        w.push_labelled(
+            Sample {
+                time_ns: i as i64,
+                wait_ns: 1,
+            },
+            1_000,
+            *label,
+        );
+        if i == 2 {
+            w.write_part(&meta()).unwrap();
+        }
+    }
+    w.finish(&meta()).unwrap();
+    let all = TraceReader::open(&path).unwrap().read_all().unwrap();
+    let names: Vec<Option<&str>> = all
+        .label
+        .iter()
+        .map(|k| k.map(|k| all.labels[k as usize].as_str()))
+        .collect();
+    assert_eq!(names, labels);
+    assert_eq!(all.interval_ns, vec![1_000; 5]);
+}
