@@ -21,7 +21,7 @@ def test_record_writes_a_trace_pandas_reads_directly(trace_path: Path) -> None:
         python_threads(2, 0.3)
     assert not os.path.exists(str(trace_path) + ".parts")
     df = pd.read_parquet(trace_path)
-    assert list(df.columns) == ["time", "wait_ns", "interval_ns"]
+    assert list(df.columns) == ["time", "wait_ns", "interval_ns", "label"]
     assert str(df["time"].dtype) == "datetime64[ns, UTC]"
     assert str(df["wait_ns"].dtype) == "int64"
     assert len(df) == rec.metrics.total_samples > 10
@@ -230,3 +230,55 @@ def test_windowed_and_fixed_pace_knockers_do_not_slow_down(trace_path: Path) -> 
     df = gilknocker.load(trace_path)
     assert set(df["interval_ns"].unique()) == {500_000}
     assert "idle_interval_ns" not in df.attrs
+
+
+def test_labels_mark_phases_nested_and_from_threads(trace_path: Path) -> None:
+    import threading
+    import time
+
+    from gilknocker import _native
+
+    with gilknocker.record(trace_path, polling_interval_micros=200, idle_interval_micros=None):
+        with gilknocker.label("load"):
+            time.sleep(0.05)
+            with gilknocker.label("parse"):
+                assert _native.current_label() == "parse"
+                time.sleep(0.05)
+            assert _native.current_label() == "load"
+            time.sleep(0.05)
+
+        @gilknocker.label("train")
+        def train() -> None:
+            python_threads(1, 0.05)
+
+        train()
+        # A label entered in another thread is the newest active one until it ends.
+        entered, release = threading.Event(), threading.Event()
+
+        def worker() -> None:
+            with gilknocker.label("worker"):
+                entered.set()
+                release.wait(5)
+
+        t = threading.Thread(target=worker)
+        t.start()
+        entered.wait(5)
+        assert _native.current_label() == "worker"
+        time.sleep(0.03)
+        release.set()
+        t.join()
+        time.sleep(0.03)
+    assert _native.current_label() is None
+    df = gilknocker.load(trace_path)
+    assert str(df["label"].dtype) == "category"
+    seen = [x for x in df["label"].astype(object) if x is not None and x == x]
+    order = [x for i, x in enumerate(seen) if i == 0 or seen[i - 1] != x]
+    assert order == ["load", "parse", "load", "train", "worker"]
+    assert df["label"].isna().any()  # knocks outside any label
+
+
+def test_label_rejects_bad_names() -> None:
+    with pytest.raises(TypeError):
+        gilknocker.label(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        gilknocker.label("")

@@ -49,6 +49,7 @@ __all__ = [
     "LiveMetrics",
     "Metrics",
     "TraceFormatError",
+    "label",
     "load",
     "record",
     "recover",
@@ -514,6 +515,36 @@ class record(contextlib.ContextDecorator):
         if self._knocker is None:
             raise RuntimeError("nothing recorded yet")
         return self._knocker.get_metrics()
+
+
+class label(contextlib.ContextDecorator):
+    """Mark a phase of the program: ``with gilknocker.label("load-data"):`` or
+    ``@gilknocker.label("train")``. Every knock records the label active when it began.
+
+    Labels are process-wide: a knock records the most recently entered label that is still
+    active, whichever thread entered it. Nested labels mark the innermost phase and restore the
+    outer one on exit. Labels cost nothing when no recorder runs.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"label name must be a str, got {type(name).__name__}")
+        if not name or len(name) > 1000:
+            raise ValueError("label name must be 1 to 1000 characters long")
+        self.name = name
+        # Tokens per thread: the same label object may be active in several threads at once.
+        self._tokens = threading.local()
+
+    def __enter__(self) -> label:
+        stack = self._tokens.__dict__.setdefault("stack", [])
+        stack.append(_native.label_enter(self.name))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _native.label_exit(self._tokens.stack.pop())
+
+    def __repr__(self) -> str:
+        return f"gilknocker.label({self.name!r})"
 
 
 def _parse_value(key: str, value: str) -> Any:

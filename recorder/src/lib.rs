@@ -3,6 +3,7 @@
 //! Constructors take every argument explicitly; defaults and ergonomics live in the Python
 //! package (`python/gilknocker`).
 
+mod labels;
 mod live;
 mod run;
 pub mod schedule;
@@ -374,6 +375,24 @@ fn analyze(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
     py.detach(move || gilknocker_analyzer::run(argv))
 }
 
+/// Activate a label (see `labels.rs` for what a label means); returns the token ending it.
+#[pyfunction]
+fn label_enter(name: &str) -> u64 {
+    labels::enter(name)
+}
+
+/// End the label of `token`. Returns False if it was not active.
+#[pyfunction]
+fn label_exit(token: u64) -> bool {
+    labels::exit(token)
+}
+
+/// The label a knock starting now would record.
+#[pyfunction]
+fn current_label() -> Option<String> {
+    labels::current().map(|l| l.to_string())
+}
+
 /// The parts directory used while recording to `path`.
 #[pyfunction]
 fn parts_dir(path: PathBuf) -> PathBuf {
@@ -387,6 +406,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(recover, m)?)?;
     m.add_function(wrap_pyfunction!(parts_dir, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(label_enter, m)?)?;
+    m.add_function(wrap_pyfunction!(label_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(current_label, m)?)?;
     m.add("TraceFormatError", m.py().get_type::<TraceFormatError>())?;
     m.add("FORMAT_VERSION", gilknocker_trace::schema::FORMAT_VERSION)?;
     m.add(

@@ -181,12 +181,22 @@ impl Probe for GilProbe {
 struct KnockerSink {
     shared: Arc<Shared>,
     queue: Option<SyncSender<Knock>>,
+    labels: crate::labels::LabelCache,
+    label: Option<Arc<str>>,
 }
 
-/// What goes to the writer: a sample and the mean interval it was scheduled with.
-type Knock = (Sample, i64);
+/// What goes to the writer: a sample, the mean interval it was scheduled with, and the label
+/// active when it began.
+type Knock = (Sample, i64, Option<Arc<str>>);
 
 impl Recorder for KnockerSink {
+    #[inline]
+    fn knock_starting(&mut self) {
+        if self.queue.is_some() {
+            self.label = self.labels.refresh();
+        }
+    }
+
     #[inline]
     fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64) {
         let mut dropped = 0;
@@ -197,7 +207,7 @@ impl Recorder for KnockerSink {
                 ),
                 wait_ns,
             };
-            match queue.try_send((sample, interval_ns)) {
+            match queue.try_send((sample, interval_ns, self.label.clone())) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => dropped = 1,
             }
@@ -448,6 +458,8 @@ fn knocker_main(
     let mut sink = KnockerSink {
         shared: shared.clone(),
         queue,
+        labels: Default::default(),
+        label: None,
     };
     let mut intervals = Intervals::new(schedule.jitter, seed);
     let stopped = knock_loop(
@@ -496,11 +508,11 @@ fn writer_main(
     loop {
         let finishing = shared.knocker_done.load(Ordering::Acquire);
         let mut lost = 0u64;
-        while let Ok((sample, interval_ns)) = receiver.try_recv() {
+        while let Ok((sample, interval_ns, label)) = receiver.try_recv() {
             if failed {
                 lost += 1;
             } else {
-                writer.push_with_interval(sample, interval_ns);
+                writer.push_labelled(sample, interval_ns, label.as_deref());
             }
         }
         if lost > 0 {
@@ -525,11 +537,11 @@ fn writer_main(
     }
     // The knocker has stopped: everything it produced is in the queue or already drained.
     let mut lost = 0u64;
-    while let Ok((sample, interval_ns)) = receiver.try_recv() {
+    while let Ok((sample, interval_ns, label)) = receiver.try_recv() {
         if failed {
             lost += 1;
         } else {
-            writer.push_with_interval(sample, interval_ns);
+            writer.push_labelled(sample, interval_ns, label.as_deref());
         }
     }
     if lost > 0 {
@@ -569,6 +581,8 @@ mod tests {
         let mut sink = KnockerSink {
             shared: shared.clone(),
             queue: Some(tx),
+            labels: Default::default(),
+            label: None,
         };
         for i in 0..10 {
             sink.knocked(i * 1_000, 100, 0, 1_000_000);
@@ -588,9 +602,11 @@ mod tests {
         let mut sink = KnockerSink {
             shared: shared.clone(),
             queue: Some(tx),
+            labels: Default::default(),
+            label: None,
         };
         sink.knocked(5_000, 42, 0, 7_000);
-        let (sample, interval) = rx.try_recv().unwrap();
+        let (sample, interval, _) = rx.try_recv().unwrap();
         assert_eq!(interval, 7_000);
         assert_eq!(sample.wait_ns, 42);
         assert_eq!(
@@ -634,7 +650,8 @@ mod tests {
                 time_ns: i * 1024,
                 wait_ns: i,
             };
-            tx.send((sample, 1_000_000 + i % 2)).unwrap();
+            let label = (i % 3 == 0).then(|| Arc::from("phase"));
+            tx.send((sample, 1_000_000 + i % 2, label)).unwrap();
             shared.live().knocked(i, i, 0, 1_000_000);
         }
         shared.knocker_done.store(true, Ordering::Release);
@@ -650,6 +667,8 @@ mod tests {
         let all = reader.read_all().unwrap();
         assert_eq!(all.wait_ns, (0..20_000).collect::<Vec<i64>>());
         assert_eq!(all.interval_ns[..3], [1_000_000, 1_000_001, 1_000_000]);
+        assert_eq!(all.labels, vec!["phase".to_string()]);
+        assert_eq!(all.label[..4], [Some(0), None, None, Some(0)]);
         assert!(!gilknocker_trace::parts_dir(&path).exists());
     }
 
@@ -679,6 +698,7 @@ mod tests {
                     wait_ns: 1,
                 },
                 0,
+                None,
             ))
             .unwrap();
         }
@@ -704,6 +724,7 @@ mod tests {
                     wait_ns: 1,
                 },
                 0,
+                None,
             ))
             .unwrap();
         }

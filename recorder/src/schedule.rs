@@ -26,6 +26,8 @@ pub trait Probe {
 
 /// Where each sample goes. Must never block.
 pub trait Recorder {
+    /// A knock is about to begin (before the GIL is requested).
+    fn knock_starting(&mut self) {}
     /// `start_ns` is monotonic; `wait_ns` the acquisition time; `late_ns` how long after its
     /// due time the knock began; `interval_ns` the mean interval its due time was drawn with.
     fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64);
@@ -133,6 +135,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             }
             clock.sleep_until(due);
         }
+        recorder.knock_starting();
         let start = clock.now_ns();
         if !probe.acquire(start) {
             recorder.window_closed(window_start, start.max(window_start));
