@@ -25,6 +25,12 @@ fn scratch() -> &'static PathBuf {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The analyzer catches panics of the Parquet decoder on corrupt pages and turns them into
+    // errors (scan::read_unit_guarded); libfuzzer-sys's panic hook would abort on those caught
+    // panics too. Put the default hook back: an uncaught panic still aborts the run, because
+    // libfuzzer-sys aborts when the target unwinds.
+    static HOOK: OnceLock<()> = OnceLock::new();
+    HOOK.get_or_init(|| drop(std::panic::take_hook()));
     let path = scratch();
     if std::fs::write(path, data).is_err() {
         return;
