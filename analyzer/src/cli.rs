@@ -60,6 +60,36 @@ pub struct SummaryArgs {
     /// Write to this file instead of stdout (`-` is stdout).
     #[arg(short, long, value_name = "FILE", default_value = "-")]
     pub output: PathBuf,
+    /// Also give the figures per group of knocks: by the host or pid in each trace's metadata,
+    /// or by the label active when each knock began. Combine with commas or repeat
+    /// (`--by host,label`).
+    #[arg(long, value_enum, value_name = "KEY", value_delimiter = ',')]
+    pub by: Vec<GroupKey>,
+}
+
+/// What `summary --by` groups knocks by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupKey {
+    /// The host the trace was recorded on.
+    Host,
+    /// The process id of the recorded process.
+    Pid,
+    /// The label active when the knock began (`gilknocker.label(...)`).
+    Label,
+}
+
+impl SummaryArgs {
+    /// The `--by` keys (None without `--by`).
+    pub fn grouping(&self) -> Option<crate::report::Grouping> {
+        if self.by.is_empty() {
+            return None;
+        }
+        Some(crate::report::Grouping {
+            host: self.by.contains(&GroupKey::Host),
+            pid: self.by.contains(&GroupKey::Pid),
+            label: self.by.contains(&GroupKey::Label),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

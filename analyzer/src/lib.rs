@@ -108,8 +108,13 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Summary(args) => {
             let paths = inputs::expand(&args.traces)?;
-            let scans = scan_all(&paths, ScanOptions::default(), &progress)?;
-            let report = report::SummaryReport::from_scans(&scans);
+            let grouping = args.grouping();
+            let options = ScanOptions {
+                by_label: grouping.is_some_and(|g| g.label),
+                ..ScanOptions::default()
+            };
+            let scans = scan_all(&paths, options, &progress)?;
+            let report = report::SummaryReport::from_scans_grouped(&scans, grouping);
             write_output(&args.output, |out| match args.format {
                 ReportFormat::Text => render::text::write_summary(out, &report),
                 ReportFormat::Json => render::json::write_json(out, &report),
@@ -140,6 +145,7 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
             let paths = inputs::expand(&args.traces)?;
             let options = ScanOptions {
                 timeline_columns: Some(args.width as usize),
+                ..ScanOptions::default()
             };
             let scans = scan_all(&paths, options, &progress)?;
             for scan in &scans {

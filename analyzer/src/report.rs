@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::scan::{RequestWaitAccumulator, TraceScan, WaitAccumulator};
+use crate::scan::{GroupAccumulator, LabelKey, RequestWaitAccumulator, TraceScan, WaitAccumulator};
 
 /// Version of the JSON output schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -298,6 +298,10 @@ pub struct TraceSummary {
     #[serde(flatten)]
     pub figures: Figures,
     pub run: RunReport,
+    /// This trace split by the `--by` keys (absent without `--by`): one group per label with
+    /// `--by label`, else one group (host and pid are the same for all of a trace's knocks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Group>>,
 }
 
 impl TraceSummary {
@@ -306,6 +310,7 @@ impl TraceSummary {
             path: scan.path.display().to_string(),
             figures: Figures::from_scan(scan),
             run: RunReport::from_scan(scan),
+            groups: None,
         }
     }
 }
@@ -320,17 +325,182 @@ pub struct SummaryReport {
     /// All traces together (only with two or more traces): histograms and busy estimators
     /// merged, durations and window times added.
     pub combined: Option<Figures>,
+    /// The `--by` keys, in the order host, pid, label (absent without `--by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<Vec<String>>,
+    /// All traces' knocks grouped by the `--by` keys (absent without `--by`), ordered by host,
+    /// pid, then label (names, then no label, then other labels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Group>>,
 }
 
 impl SummaryReport {
     pub fn from_scans(scans: &[TraceScan]) -> Self {
+        Self::from_scans_grouped(scans, None)
+    }
+
+    /// The summary, and with `grouping` the groups of each trace and of all traces. Grouping by
+    /// label needs scans made with [`crate::scan::ScanOptions::by_label`].
+    pub fn from_scans_grouped(scans: &[TraceScan], grouping: Option<Grouping>) -> Self {
         let combined = (scans.len() > 1).then(|| combine(scans));
+        let mut traces: Vec<TraceSummary> = scans.iter().map(TraceSummary::from_scan).collect();
+        if let Some(grouping) = grouping {
+            for (trace, scan) in traces.iter_mut().zip(scans) {
+                trace.groups = Some(group_scans(std::slice::from_ref(scan), grouping));
+            }
+        }
         SummaryReport {
             schema_version: SCHEMA_VERSION,
-            traces: scans.iter().map(TraceSummary::from_scan).collect(),
+            traces,
             combined,
+            group_by: grouping.map(|g| g.names().iter().map(|n| n.to_string()).collect()),
+            groups: grouping.map(|g| group_scans(scans, g)),
         }
     }
+}
+
+/// Which keys `summary --by` groups knocks by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grouping {
+    /// The trace's `RunMetadata.host`.
+    pub host: bool,
+    /// The trace's `RunMetadata.pid`.
+    pub pid: bool,
+    /// The label active when each knock began.
+    pub label: bool,
+}
+
+impl Grouping {
+    /// The keys' names, in the fixed order host, pid, label.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.host, "host"),
+            (self.pid, "pid"),
+            (self.label, "label"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect()
+    }
+}
+
+/// The figures of one group of knocks. Only figures that make sense for a subset of a trace's
+/// knocks: no duration, dropped samples or contention metric (those belong to whole runs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupFigures {
+    /// Knocks in the group.
+    pub samples: u64,
+    /// Time the group's knocks stand for (each its interval plus its wait), seconds: for a
+    /// label, the estimated time spent under it (null without samples).
+    pub time_s: Option<f64>,
+    /// Distribution of the knocks' waits, nanoseconds (null without samples).
+    pub wait_ns: Option<WaitStats>,
+    /// Distribution of the waits a request at a random moment would have seen, nanoseconds.
+    pub request_wait_ns: Option<RequestWaitStats>,
+    /// Estimated fraction of the group's time the GIL was busy (knocks weighted by the time
+    /// they stand for, as for a whole trace).
+    pub busy_fraction: Option<f64>,
+    /// 95% Wilson interval of `busy_fraction`, `[low, high]`.
+    pub busy_fraction_ci95: Option<[f64; 2]>,
+    /// Estimated fraction of the group's time at which a request would have waited 1 ms or
+    /// more.
+    pub long_wait_fraction: Option<f64>,
+}
+
+impl GroupFigures {
+    pub fn from_accumulator(group: &GroupAccumulator) -> Self {
+        let samples = group.wait.count;
+        let request = &group.request_wait;
+        GroupFigures {
+            samples,
+            time_s: (samples > 0).then(|| request.slots * request.nominal_interval_ns as f64 / 1e9),
+            wait_ns: WaitStats::from_accumulator(&group.wait),
+            request_wait_ns: RequestWaitStats::from_accumulator(request),
+            busy_fraction: finite(group.busy.busy_fraction()),
+            busy_fraction_ci95: ci(group.busy.busy_fraction_ci95()),
+            long_wait_fraction: finite(group.busy.long_wait_fraction()),
+        }
+    }
+}
+
+/// One group of `summary --by`. Only the keys grouped by are present.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    /// Host name (with `--by host`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Process id (with `--by pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i64>,
+    /// The label (with `--by label`): a string, or null for knocks outside any label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<Option<String>>,
+    /// True for the knocks of the labels beyond the 64 with the most knocks in a trace (their
+    /// `label` is null); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub other_labels: bool,
+    /// Number of traces with knocks in this group.
+    pub traces: u64,
+    pub figures: GroupFigures,
+}
+
+/// Group the knocks of `scans` by `grouping`: accumulators merged as in [`combine`] (time in
+/// units of the finest polling interval).
+fn group_scans(scans: &[TraceScan], grouping: Grouping) -> Vec<Group> {
+    type Key = (Option<String>, Option<i64>, Option<LabelKey>);
+    let Some(first) = scans.first() else {
+        return Vec::new();
+    };
+    let finest_interval_ns = scans
+        .iter()
+        .map(|scan| scan.request_wait.nominal_interval_ns)
+        .min()
+        .unwrap_or(1);
+    let mut groups: BTreeMap<Key, (GroupAccumulator, u64)> = BTreeMap::new();
+    for scan in scans {
+        let host = grouping.host.then(|| scan.metadata.host.clone());
+        let pid = grouping.pid.then_some(scan.metadata.pid);
+        let whole;
+        let parts: Vec<(Option<LabelKey>, &GroupAccumulator)> = match (&scan.labels, grouping.label)
+        {
+            (Some(labels), true) => labels.iter().map(|(k, g)| (Some(k.clone()), g)).collect(),
+            _ => {
+                whole = GroupAccumulator {
+                    wait: scan.wait.clone(),
+                    request_wait: scan.request_wait.clone(),
+                    busy: scan.busy,
+                };
+                // A trace scanned without labels still counts, as one unlabelled group.
+                let key = grouping.label.then_some(LabelKey::Unlabelled);
+                vec![(key, &whole)]
+            }
+        };
+        for (label, group) in parts {
+            if group.wait.count == 0 && grouping.label {
+                continue;
+            }
+            let entry = groups
+                .entry((host.clone(), pid, label))
+                .or_insert_with(|| (GroupAccumulator::new(first.busy, finest_interval_ns), 0));
+            entry.0.merge(group);
+            entry.1 += 1;
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((host, pid, label), (group, traces))| Group {
+            host,
+            pid,
+            other_labels: label == Some(LabelKey::Other),
+            label: label.map(|key| match key {
+                LabelKey::Named(name) => Some(name),
+                LabelKey::Unlabelled | LabelKey::Other => None,
+            }),
+            traces,
+            figures: GroupFigures::from_accumulator(&group),
+        })
+        .collect()
 }
 
 /// Merge the figures of several traces. The busy fraction weights each trace by its slots

@@ -2,7 +2,7 @@
 //! cores, folded into small accumulators and dropped, so memory stays bounded by
 //! (threads x one row group) whatever the trace's size.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -233,6 +233,76 @@ impl RequestWaitAccumulator {
     }
 }
 
+/// Which label a group of knocks ran under. The derived order (named labels by name, then no
+/// label, then the overflow) is the order of groups in reports.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LabelKey {
+    /// Knocks that began under this label.
+    Named(String),
+    /// Knocks that began outside any label.
+    Unlabelled,
+    /// Knocks of the labels beyond [`MAX_LABEL_GROUPS`] (a trace with that many distinct labels
+    /// was probably labelled by request id; each label costs two histograms of memory).
+    Other,
+}
+
+/// Distinct labels reported per trace; the knocks of the rest (fewest knocks first) are summed
+/// in [`LabelKey::Other`].
+pub const MAX_LABEL_GROUPS: usize = 64;
+/// Distinct labels one reader thread keeps apart before it folds new ones into
+/// [`LabelKey::Other`]: bounds memory (two ~350 KB histograms per label) for hostile traces.
+/// Only a trace with more labels than this can see which labels are folded vary between runs.
+pub const MAX_LABELS_PER_THREAD: usize = 2 * MAX_LABEL_GROUPS;
+
+/// The figures of one group of knocks (one label of a trace, or a group of several traces),
+/// accumulated exactly like a whole trace's.
+#[derive(Debug, Clone)]
+pub struct GroupAccumulator {
+    pub wait: WaitAccumulator,
+    pub request_wait: RequestWaitAccumulator,
+    pub busy: BusyEstimator,
+}
+
+impl GroupAccumulator {
+    /// An empty group counting time in units of `nominal_interval_ns` and busy knocks as
+    /// `busy_template` does.
+    pub fn new(busy_template: BusyEstimator, nominal_interval_ns: i64) -> Self {
+        let mut busy = busy_template;
+        busy.knocks = 0;
+        busy.busy_knocks = 0;
+        busy.slots = 0.0;
+        busy.busy_slots = 0.0;
+        busy.long_wait_slots = 0.0;
+        GroupAccumulator {
+            wait: WaitAccumulator::default(),
+            request_wait: RequestWaitAccumulator::new(nominal_interval_ns),
+            busy,
+        }
+    }
+
+    /// Add knocks (waits already checked to be plausible); call [`Self::finish`] once after
+    /// the last.
+    fn add_all(&mut self, waits: &[i64], intervals: &[i64]) {
+        self.wait.add_all(waits);
+        for (&wait, &interval) in waits.iter().zip(intervals) {
+            self.busy.add_with_interval(wait, interval);
+            self.request_wait.add(wait, interval);
+        }
+    }
+
+    /// Add the request-wait spread of the knocks added (see [`RequestWaitAccumulator`]).
+    fn finish(&mut self) {
+        self.request_wait.add_spread(&self.wait.histogram);
+    }
+
+    /// Merge a finished group (of the same or another trace).
+    pub fn merge(&mut self, other: &GroupAccumulator) {
+        self.wait.merge(&other.wait);
+        self.request_wait.merge(&other.request_wait);
+        self.busy.merge(&other.busy);
+    }
+}
+
 /// Number of bins of [`log_bin`].
 pub const LOG_BINS: usize = 16 + 59 * 16;
 
@@ -396,6 +466,8 @@ impl TimelineAccumulator {
 pub struct ScanOptions {
     /// Also build a timeline with this many columns.
     pub timeline_columns: Option<usize>,
+    /// Also accumulate the figures of each label ([`TraceScan::labels`]).
+    pub by_label: bool,
 }
 
 /// Everything aggregated from one trace.
@@ -413,6 +485,8 @@ pub struct TraceScan {
     pub request_wait: RequestWaitAccumulator,
     pub busy: BusyEstimator,
     pub timeline: Option<TimelineAccumulator>,
+    /// The figures of each label's knocks (with [`ScanOptions::by_label`]), finished.
+    pub labels: Option<BTreeMap<LabelKey, GroupAccumulator>>,
 }
 
 impl TraceScan {
@@ -427,6 +501,7 @@ struct Partial {
     request_wait: RequestWaitAccumulator,
     busy: BusyEstimator,
     timeline: Option<TimelineAccumulator>,
+    labels: Option<BTreeMap<LabelKey, GroupAccumulator>>,
     /// (unit, first time, last time) of every non-empty unit this worker read.
     bounds: Vec<(usize, i64, i64)>,
 }
@@ -497,8 +572,10 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
             }
             _ => None,
         },
+        labels: options.by_label.then(BTreeMap::new),
         bounds: Vec::new(),
     };
+    let new_group = || GroupAccumulator::new(busy_template, metadata.schedule.polling_interval_ns);
     let work = || -> Result<Partial> {
         let mut partial = new_partial();
         loop {
@@ -520,7 +597,7 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
                     }
                 },
             };
-            if let Err(e) = fold_unit(path, unit, &columns, &mut partial) {
+            if let Err(e) = fold_unit(path, unit, &columns, &mut partial, &new_group) {
                 failed.store(true, Ordering::Relaxed);
                 return Err(e);
             }
@@ -554,8 +631,22 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
             mine.merge(theirs);
         }
         total.bounds.extend(partial.bounds);
+        if let (Some(mine), Some(theirs)) = (&mut total.labels, partial.labels) {
+            for (key, group) in theirs {
+                match mine.get_mut(&key) {
+                    Some(existing) => existing.merge(&group),
+                    None => {
+                        mine.insert(key, group);
+                    }
+                }
+            }
+        }
     }
     total.request_wait.add_spread(&total.wait.histogram);
+    if let Some(labels) = &mut total.labels {
+        labels.values_mut().for_each(GroupAccumulator::finish);
+        fold_excess_labels(labels, &new_group);
+    }
     // The trace crate checks order within a unit; order across units is ours to check.
     total.bounds.sort_unstable();
     for pair in total.bounds.windows(2) {
@@ -581,7 +672,32 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
         request_wait: total.request_wait,
         busy: total.busy,
         timeline: total.timeline,
+        labels: total.labels,
     })
+}
+
+/// Keep the [`MAX_LABEL_GROUPS`] labels with the most knocks (ties: by name) and sum the rest
+/// into [`LabelKey::Other`].
+fn fold_excess_labels(
+    labels: &mut BTreeMap<LabelKey, GroupAccumulator>,
+    new_group: &dyn Fn() -> GroupAccumulator,
+) {
+    let mut named: Vec<(u64, LabelKey)> = labels
+        .iter()
+        .filter(|(key, _)| matches!(key, LabelKey::Named(_)))
+        .map(|(key, group)| (group.wait.count, key.clone()))
+        .collect();
+    if named.len() <= MAX_LABEL_GROUPS {
+        return;
+    }
+    named.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut other = labels.remove(&LabelKey::Other).unwrap_or_else(new_group);
+    for (_, key) in &named[MAX_LABEL_GROUPS..] {
+        if let Some(group) = labels.remove(key) {
+            other.merge(&group);
+        }
+    }
+    labels.insert(LabelKey::Other, other);
 }
 
 /// Decode one unit, turning a panic inside the Parquet decoder (seen on corrupted pages, e.g.
@@ -601,6 +717,7 @@ fn fold_unit(
     unit: usize,
     columns: &SampleColumns,
     partial: &mut Partial,
+    new_group: &dyn Fn() -> GroupAccumulator,
 ) -> Result<()> {
     if columns.is_empty() {
         return Ok(());
@@ -629,10 +746,59 @@ fn fold_unit(
     if let Some(timeline) = &mut partial.timeline {
         timeline.add_all(columns);
     }
+    if let Some(labels) = &mut partial.labels {
+        fold_labels(columns, labels, new_group);
+    }
     partial
         .bounds
         .push((unit, columns.time_ns[0], columns.time_ns[columns.len() - 1]));
     Ok(())
+}
+
+/// Split a unit's knocks by label (indices are per unit: re-key by name) and add each part to
+/// its group.
+fn fold_labels(
+    columns: &SampleColumns,
+    labels: &mut BTreeMap<LabelKey, GroupAccumulator>,
+    new_group: &dyn Fn() -> GroupAccumulator,
+) {
+    // Slot `columns.labels.len()` holds the unlabelled knocks (and any out-of-range index,
+    // which the reader should never produce).
+    let unlabelled = columns.labels.len();
+    let mut parts: Vec<(Vec<i64>, Vec<i64>)> = vec![(Vec::new(), Vec::new()); unlabelled + 1];
+    for ((&wait, &interval), label) in columns
+        .wait_ns
+        .iter()
+        .zip(&columns.interval_ns)
+        .zip(&columns.label)
+    {
+        let slot = label.map_or(unlabelled, |i| (i as usize).min(unlabelled));
+        parts[slot].0.push(wait);
+        parts[slot].1.push(interval);
+    }
+    for (slot, (waits, intervals)) in parts.iter().enumerate() {
+        if waits.is_empty() {
+            continue;
+        }
+        let mut key = match columns.labels.get(slot) {
+            Some(name) => LabelKey::Named(name.clone()),
+            None => LabelKey::Unlabelled,
+        };
+        let named = labels
+            .keys()
+            .filter(|k| matches!(k, LabelKey::Named(_)))
+            .count();
+        if matches!(key, LabelKey::Named(_))
+            && !labels.contains_key(&key)
+            && named >= MAX_LABELS_PER_THREAD
+        {
+            key = LabelKey::Other;
+        }
+        labels
+            .entry(key)
+            .or_insert_with(new_group)
+            .add_all(waits, intervals);
+    }
 }
 
 #[cfg(test)]

@@ -122,6 +122,7 @@ fn busy_fraction_weights_each_knock_by_its_own_interval() {
         &trace,
         ScanOptions {
             timeline_columns: Some(1),
+            ..ScanOptions::default()
         },
         &Progress::new(false),
     )

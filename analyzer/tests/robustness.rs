@@ -14,6 +14,7 @@ fn analyze_bytes(dir: &Path, bytes: &[u8]) {
     std::fs::write(&path, bytes).unwrap();
     let options = ScanOptions {
         timeline_columns: Some(50),
+        by_label: true,
     };
     match scan_path(&path, options, &Progress::hidden()) {
         Ok(scan) => {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use gilknocker_analyzer::diff::{Change, DiffReport, DistributionTest, GateCheck};
 use gilknocker_analyzer::render::{json::write_json, text};
 use gilknocker_analyzer::report::{
-    CountersReport, Figures, RequestWaitStats, RunReport, ScheduleReport, SummaryReport,
-    TraceSummary, WaitStats, SCHEMA_VERSION,
+    CountersReport, Figures, Group, GroupFigures, RequestWaitStats, RunReport, ScheduleReport,
+    SummaryReport, TraceSummary, WaitStats, SCHEMA_VERSION,
 };
 
 fn run_report(host: &str, argv: &[&str]) -> RunReport {
@@ -85,6 +85,7 @@ fn summary(path: &str, scale: f64) -> TraceSummary {
         path: path.into(),
         figures: figures(scale),
         run: run_report("build-01", &["python", "-m", "myapp", "--port", "8080"]),
+        groups: None,
     }
 }
 
@@ -100,6 +101,8 @@ fn summary_text_one_trace() {
         schema_version: SCHEMA_VERSION,
         traces: vec![summary("runs/base.parquet", 1.0)],
         combined: None,
+        group_by: None,
+        groups: None,
     };
     insta::assert_snapshot!(
         "summary_one",
@@ -132,11 +135,14 @@ fn summary_text_several_traces_with_hostile_strings() {
             run.schedule.idle_after_ns = None;
             run
         },
+        groups: None,
     };
     let report = SummaryReport {
         schema_version: SCHEMA_VERSION,
         traces: vec![summary("runs/base.parquet", 1.0), hostile, empty],
         combined: Some(figures(1.5)),
+        group_by: None,
+        groups: None,
     };
     insta::assert_snapshot!(
         "summary_several",
@@ -150,8 +156,103 @@ fn summary_json() {
         schema_version: SCHEMA_VERSION,
         traces: vec![summary("runs/base.parquet", 1.0)],
         combined: None,
+        group_by: None,
+        groups: None,
     };
     insta::assert_snapshot!("summary_json", render(|out| write_json(out, &report)));
+}
+
+fn group_figures(samples: u64, busy: f64) -> GroupFigures {
+    GroupFigures {
+        samples,
+        time_s: Some(samples as f64 / 1000.0),
+        wait_ns: Some(WaitStats {
+            min: 100,
+            mean: 2_000.0,
+            p50: 150,
+            p90: 1_200,
+            p99: 40_000,
+            p99_9: 900_000,
+            max: 3_000_000,
+        }),
+        request_wait_ns: Some(RequestWaitStats {
+            p50: 160,
+            p90: 2_000,
+            p99: 800_000,
+            p99_9: 2_900_000,
+            max: 3_000_000,
+        }),
+        busy_fraction: Some(busy),
+        busy_fraction_ci95: Some([(busy - 0.01).max(0.0), busy + 0.01]),
+        long_wait_fraction: Some(busy / 10.0),
+    }
+}
+
+fn label_group(label: Option<&str>, samples: u64, busy: f64) -> Group {
+    Group {
+        host: None,
+        pid: None,
+        label: Some(label.map(str::to_string)),
+        other_labels: false,
+        traces: 1,
+        figures: group_figures(samples, busy),
+    }
+}
+
+/// `summary --by host,label` over two traces, the second with a hostile label.
+fn grouped_report() -> SummaryReport {
+    let mut first = summary("runs/a.parquet", 1.0);
+    first.groups = Some(vec![
+        label_group(Some("load-data"), 1_000, 0.25),
+        label_group(None, 500, 0.05),
+    ]);
+    let mut second = summary("runs/b.parquet", 1.0);
+    second.groups = Some(vec![
+        label_group(Some("<b>\u{1b}[31mbad,\"label\"\n"), 10, 0.5),
+        Group {
+            other_labels: true,
+            label: Some(None),
+            ..label_group(None, 3, 0.0)
+        },
+    ]);
+    let host = |group: Group| Group {
+        host: Some("build-01".into()),
+        traces: 2,
+        ..group
+    };
+    SummaryReport {
+        schema_version: SCHEMA_VERSION,
+        traces: vec![first, second],
+        combined: Some(figures(1.0)),
+        group_by: Some(vec!["host".into(), "label".into()]),
+        groups: Some(vec![
+            host(label_group(Some("<b>\u{1b}[31mbad,\"label\"\n"), 10, 0.5)),
+            host(label_group(Some("load-data"), 2_000, 0.25)),
+            host(label_group(None, 1_000, 0.05)),
+        ]),
+    }
+}
+
+#[test]
+fn summary_grouped_json() {
+    let mut report = grouped_report();
+    // Keep the snapshot about the groups.
+    for trace in &mut report.traces {
+        trace.run.argv.clear();
+        trace.run.user.clear();
+    }
+    insta::assert_snapshot!(
+        "summary_grouped_json",
+        render(|out| write_json(out, &report))
+    );
+}
+
+#[test]
+fn summary_grouped_text() {
+    insta::assert_snapshot!(
+        "summary_grouped_text",
+        render(|out| text::write_summary(out, &grouped_report()))
+    );
 }
 
 fn diff_report() -> DiffReport {

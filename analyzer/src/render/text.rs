@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use crate::diff::{Change, DiffReport};
-use crate::report::{Figures, RunReport, SummaryReport, TraceSummary};
+use crate::report::{Figures, Group, RunReport, SummaryReport, TraceSummary};
 use crate::units::{
     format_argv, format_count, format_ns, format_ns_change, format_percent, printable,
 };
@@ -22,6 +22,122 @@ pub fn write_summary(out: &mut dyn Write, report: &SummaryReport) -> io::Result<
     if let Some(combined) = &report.combined {
         writeln!(out)?;
         write_table(out, report, combined)?;
+    }
+    if let (Some(keys), Some(groups)) = (&report.group_by, &report.groups) {
+        // Per-trace label tables only add something when there are several traces.
+        if report.traces.len() > 1 && keys.iter().any(|k| k == "label") {
+            for trace in &report.traces {
+                if let Some(trace_groups) = &trace.groups {
+                    writeln!(out)?;
+                    writeln!(out, "{} by label", printable(&trace.path, MAX_SHOWN))?;
+                    write_groups(out, &["label".to_string()], trace_groups)?;
+                }
+            }
+        }
+        writeln!(out)?;
+        let scope = if report.traces.len() > 1 {
+            " (all traces)"
+        } else {
+            ""
+        };
+        writeln!(out, "by {}{scope}", keys.join(", "))?;
+        write_groups(out, keys, groups)?;
+    }
+    Ok(())
+}
+
+/// Longest label, host shown in group tables.
+const MAX_KEY_SHOWN: usize = 40;
+
+/// The name of a group's key column, as shown.
+fn key_cell(group: &Group, key: &str) -> String {
+    match key {
+        "host" => match group.host.as_deref() {
+            Some("") | None => "(unknown)".to_string(),
+            Some(host) => printable(host, MAX_KEY_SHOWN),
+        },
+        "pid" => group.pid.map(|p| p.to_string()).unwrap_or_default(),
+        _ if group.other_labels => "(other labels)".to_string(),
+        _ => match &group.label {
+            Some(Some(label)) => printable(label, MAX_KEY_SHOWN),
+            _ => "(no label)".to_string(),
+        },
+    }
+}
+
+fn write_groups(out: &mut dyn Write, keys: &[String], groups: &[Group]) -> io::Result<()> {
+    let widths: Vec<usize> = keys
+        .iter()
+        .map(|key| {
+            groups
+                .iter()
+                .map(|g| key_cell(g, key).chars().count())
+                .chain([key.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut header = String::new();
+    for (key, width) in keys.iter().zip(&widths) {
+        header.push_str(&format!("{key:<width$}  "));
+    }
+    writeln!(
+        out,
+        "{header}{:>12}  {:>9}  {:>25}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>10}",
+        "samples",
+        "time",
+        "busy (95% CI)",
+        "mean",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "request p99",
+        "long waits"
+    )?;
+    for group in groups {
+        let mut row = String::new();
+        for (key, width) in keys.iter().zip(&widths) {
+            // Pad by characters, not bytes (labels may be any Unicode).
+            let cell = key_cell(group, key);
+            let pad = width.saturating_sub(cell.chars().count());
+            row.push_str(&cell);
+            row.push_str(&" ".repeat(pad + 2));
+        }
+        let f = &group.figures;
+        let wait = f.wait_ns.as_ref();
+        let time = |pick: fn(&crate::report::WaitStats) -> f64| {
+            wait.map(|w| format_ns(pick(w))).unwrap_or("-".into())
+        };
+        let busy = match (f.busy_fraction, f.busy_fraction_ci95) {
+            (Some(busy), Some([low, high])) => format!(
+                "{} ({} to {})",
+                format_percent(busy),
+                format_percent(low),
+                format_percent(high)
+            ),
+            (Some(busy), None) => format_percent(busy),
+            _ => "-".to_string(),
+        };
+        writeln!(
+            out,
+            "{row}{:>12}  {:>9}  {:>25}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>10}",
+            format_count(f.samples),
+            f.time_s.map(|t| format_ns(t * 1e9)).unwrap_or("-".into()),
+            busy,
+            time(|w| w.mean),
+            time(|w| w.p50 as f64),
+            time(|w| w.p99 as f64),
+            time(|w| w.p99_9 as f64),
+            time(|w| w.max as f64),
+            f.request_wait_ns
+                .as_ref()
+                .map(|r| format_ns(r.p99 as f64))
+                .unwrap_or("-".into()),
+            f.long_wait_fraction
+                .map(format_percent)
+                .unwrap_or("-".into()),
+        )?;
     }
     Ok(())
 }
