@@ -347,7 +347,13 @@ pub struct TimelineColumn {
     /// columns empty).
     pub bins: Vec<u64>,
     pub busy: BusyEstimator,
+    /// Knocks per label (None: no label) in this column, at most [`MAX_COLUMN_LABELS`] labels
+    /// (knocks of further labels are not counted here).
+    pub labels: Vec<(Option<String>, u64)>,
 }
+
+/// Distinct labels counted per timeline column.
+pub const MAX_COLUMN_LABELS: usize = 8;
 
 impl TimelineColumn {
     fn new(busy: BusyEstimator) -> Self {
@@ -357,7 +363,25 @@ impl TimelineColumn {
             max_ns: i64::MIN,
             bins: Vec::new(),
             busy,
+            labels: Vec::new(),
         }
+    }
+
+    fn count_label(&mut self, label: Option<&str>, knocks: u64) {
+        if let Some(entry) = self.labels.iter_mut().find(|(l, _)| l.as_deref() == label) {
+            entry.1 += knocks;
+        } else if self.labels.len() < MAX_COLUMN_LABELS {
+            self.labels.push((label.map(str::to_string), knocks));
+        }
+    }
+
+    /// The label of most of the column's knocks (ties: no label first, then by name); None when
+    /// that is "no label".
+    pub fn dominant_label(&self) -> Option<&str> {
+        self.labels
+            .iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            .and_then(|(label, _)| label.as_deref())
     }
 
     #[inline]
@@ -386,6 +410,9 @@ impl TimelineColumn {
             *mine += theirs;
         }
         self.busy.merge(&other.busy);
+        for (label, knocks) in &other.labels {
+            self.count_label(label.as_deref(), *knocks);
+        }
     }
 
     /// Quantile within the column: the geometric middle of the bin holding it, clamped to the
@@ -442,16 +469,49 @@ impl TimelineAccumulator {
         let span = (self.end_ns.saturating_sub(self.start_ns)).max(1) as f64;
         let last = self.columns.len() - 1;
         let scale = self.columns.len() as f64 / span;
+        let start_ns = self.start_ns;
+        let column_of = |time: i64| {
+            let offset = time.saturating_sub(start_ns).max(0) as f64;
+            ((offset * scale) as usize).min(last)
+        };
         for ((&time, &wait), &interval) in columns
             .time_ns
             .iter()
             .zip(&columns.wait_ns)
             .zip(&columns.interval_ns)
         {
-            let offset = time.saturating_sub(self.start_ns).max(0) as f64;
-            let column = ((offset * scale) as usize).min(last);
-            self.columns[column].add(wait, interval);
+            self.columns[column_of(time)].add(wait, interval);
         }
+        // Labels, counted per run of one label within one column (labels change rarely).
+        let mut run: Option<(usize, Option<u32>, u64)> = None;
+        for (&time, &label) in columns.time_ns.iter().zip(&columns.label) {
+            let column = column_of(time);
+            match &mut run {
+                Some((c, l, knocks)) if *c == column && *l == label => *knocks += 1,
+                _ => {
+                    if let Some((c, l, knocks)) = run.take() {
+                        self.count_run(columns, c, l, knocks);
+                    }
+                    run = Some((column, label, 1));
+                }
+            }
+        }
+        if let Some((c, l, knocks)) = run {
+            self.count_run(columns, c, l, knocks);
+        }
+    }
+
+    fn count_run(
+        &mut self,
+        columns: &SampleColumns,
+        column: usize,
+        label: Option<u32>,
+        knocks: u64,
+    ) {
+        let name = label
+            .and_then(|i| columns.labels.get(i as usize))
+            .map(String::as_str);
+        self.columns[column].count_label(name, knocks);
     }
 
     fn merge(&mut self, other: &TimelineAccumulator) {

@@ -70,6 +70,7 @@ fn panel(title: &str, subtitle: &str, columns: usize) -> TimelinePanel {
                 } else {
                     wobble / 200.0
                 },
+                label: None,
             })
         })
         .collect();
@@ -102,6 +103,36 @@ fn timeline_linear_two_panels() {
     let mut out = Vec::new();
     write_timeline(&mut out, &plot).unwrap();
     check_golden("timeline_linear", &out);
+}
+
+#[test]
+fn timeline_with_labels() {
+    // Phases: "load" (with a burst of contention), a hostile label too long and too narrow
+    // for its band, unlabelled columns, "load" again (same colour), a pause, "train".
+    let mut labelled = panel("phases.parquet", "labels shaded behind the data", 1000);
+    let hostile = format!("<b>&\"x\"\u{1b}[31m{}", "y".repeat(100));
+    for (i, column) in labelled.columns.iter_mut().enumerate() {
+        if let Some(column) = column {
+            column.label = match i {
+                0..=449 => Some("load".to_string()),
+                450..=469 => Some(hostile.clone()),
+                470..=599 => None,
+                600..=699 => Some("load".to_string()),
+                _ => Some("train <gpu>".to_string()),
+            };
+        }
+    }
+    let plot = TimelinePlot {
+        panels: vec![labelled],
+        log_scale: true,
+        width: 1000,
+    };
+    let mut out = Vec::new();
+    write_timeline(&mut out, &plot).unwrap();
+    let svg = String::from_utf8(out.clone()).unwrap();
+    assert!(!svg.contains('\u{1b}'));
+    assert!(!svg.contains("<b>"));
+    check_golden("timeline_labels", &out);
 }
 
 #[test]

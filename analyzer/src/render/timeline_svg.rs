@@ -18,6 +18,8 @@ pub struct ColumnStats {
     pub p99_ns: f64,
     pub max_ns: f64,
     pub busy_fraction: f64,
+    /// The label of most of the column's knocks (None: no label).
+    pub label: Option<String>,
 }
 
 /// One trace's panel.
@@ -49,6 +51,7 @@ impl TimelinePanel {
                             p99_ns: c.quantile_ns(0.99),
                             max_ns: c.max_ns as f64,
                             busy_fraction: c.busy.busy_fraction(),
+                            label: c.dominant_label().map(str::to_string),
                         })
                     })
                     .collect(),
@@ -81,6 +84,60 @@ const RANGE_COLOR: RGBColor = RGBColor(198, 219, 239);
 const BAND_COLOR: RGBColor = RGBColor(107, 174, 214);
 const MEDIAN_COLOR: RGBColor = RGBColor(8, 81, 156);
 const BUSY_COLOR: RGBColor = RGBColor(230, 85, 13);
+
+/// Label band colours (ColorBrewer "Pastel2" without its blue and grey, which would read as
+/// the wait bands), by order of first appearance in the panel.
+const LABEL_PALETTE: [RGBColor; 6] = [
+    RGBColor(179, 226, 205),
+    RGBColor(253, 205, 172),
+    RGBColor(244, 202, 228),
+    RGBColor(255, 242, 174),
+    RGBColor(230, 245, 201),
+    RGBColor(241, 226, 204),
+];
+/// Longest label shown (in a band or the legend).
+const MAX_LABEL_SHOWN: usize = 40;
+/// Labels listed in the legend; bands of further labels still show their name when it fits.
+const MAX_LABELS_IN_LEGEND: usize = 6;
+/// Rough width of one character of the 11 px label font, for "does the name fit in its band".
+const LABEL_CHAR_PX: usize = 7;
+
+/// A contiguous run of columns whose knocks were mostly under one label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelSpan {
+    /// First and last column (inclusive).
+    pub first: usize,
+    pub last: usize,
+    /// Index of the label in the panel's labels (order of first appearance): its colour.
+    pub color: usize,
+}
+
+/// The panel's labels in order of first appearance, and its label spans.
+pub fn label_spans(columns: &[Option<ColumnStats>]) -> (Vec<String>, Vec<LabelSpan>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut spans: Vec<LabelSpan> = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        let Some(label) = column.as_ref().and_then(|c| c.label.as_ref()) else {
+            continue;
+        };
+        let color = match names.iter().position(|n| n == label) {
+            Some(index) => index,
+            None => {
+                names.push(label.clone());
+                names.len() - 1
+            }
+        };
+        match spans.last_mut() {
+            Some(span) if span.last + 1 == i && span.color == color => span.last = i,
+            _ => spans.push(LabelSpan {
+                first: i,
+                last: i,
+                color,
+            }),
+        }
+    }
+    (names, spans)
+}
 
 /// Render the figure as SVG.
 pub fn write_timeline(out: &mut dyn Write, plot: &TimelinePlot) -> io::Result<()> {
@@ -180,6 +237,40 @@ fn draw_panel(
         mesh.y_labels(6).y_label_formatter(&|v: &f64| format_ns(*v));
     }
     mesh.draw()?;
+
+    // Label bands first, so the data is drawn over them.
+    let (label_names, spans) = label_spans(&panel.columns);
+    let shown: Vec<String> = label_names
+        .iter()
+        .map(|name| crate::units::printable(name, MAX_LABEL_SHOWN))
+        .collect();
+    let band_font = TextStyle::from((FONT, 11).into_font()).color(&RGBColor(60, 60, 60));
+    for span in &spans {
+        let color = LABEL_PALETTE[span.color % LABEL_PALETTE.len()];
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [
+                (left_of(span.first), y_range.start),
+                (right_of(span.last), y_range.end),
+            ],
+            color.mix(0.6).filled(),
+        )))?;
+        let name = &shown[span.color];
+        // One column per pixel: the band is this many pixels wide.
+        if name.chars().count() * LABEL_CHAR_PX + 6 <= span.last - span.first + 1 {
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((left_of(span.first), y_range.end))
+                    + Text::new(name.clone(), (3, 3), band_font.clone()),
+            ))?;
+        }
+    }
+    for (index, name) in shown.iter().enumerate().take(MAX_LABELS_IN_LEGEND) {
+        let color = LABEL_PALETTE[index % LABEL_PALETTE.len()];
+        // An empty series, only for its legend entry.
+        chart
+            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+            .label(format!("label: {name}"))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    }
 
     // Contiguous runs of non-empty columns become one polygon / line each (compact SVG, and
     // no line across the pauses of a windowed schedule).
