@@ -151,7 +151,8 @@ pub struct HistogramArgs {
 /// Export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
-    /// time_ns,time_utc,wait_ns with a header; time_utc is ISO-8601 with nanoseconds.
+    /// time_ns,time_utc,wait_ns,interval_ns,label with a header; time_utc is ISO-8601 with
+    /// nanoseconds.
     Csv,
     /// Chrome trace event JSON: one "X" event per knock, busy fraction as a counter track.
     ChromeTrace,

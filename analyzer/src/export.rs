@@ -88,19 +88,28 @@ fn for_each_unit(
     })
 }
 
-/// CSV with header `time_ns,time_utc,wait_ns`: nanoseconds since the Unix epoch, the same
-/// instant as ISO-8601 UTC with nanoseconds, and the wait in nanoseconds.
+/// CSV with header `time_ns,time_utc,wait_ns,interval_ns,label`: nanoseconds since the Unix
+/// epoch, the same instant as ISO-8601 UTC with nanoseconds, the wait and the knock's scheduling
+/// interval in nanoseconds, and the label active when the knock began (empty: none).
 pub fn write_csv(
     reader: &TraceReader,
     options: &ExportOptions,
     out: &mut dyn Write,
     progress: &Progress,
 ) -> Result<(), ExportError> {
-    out.write_all(b"time_ns,time_utc,wait_ns\n")?;
+    out.write_all(b"time_ns,time_utc,wait_ns,interval_ns,label\n")?;
     let mut line = String::with_capacity(1 << 20);
     for_each_unit(reader, progress, |columns| {
         line.clear();
-        for (&time, &wait) in columns.time_ns.iter().zip(&columns.wait_ns) {
+        // Each label's CSV field, escaped once per row group.
+        let escaped: Vec<String> = columns.labels.iter().map(|l| csv_field(l)).collect();
+        for (((&time, &wait), &interval), label) in columns
+            .time_ns
+            .iter()
+            .zip(&columns.wait_ns)
+            .zip(&columns.interval_ns)
+            .zip(&columns.label)
+        {
             if wait < options.min_wait_ns {
                 continue;
             }
@@ -109,6 +118,12 @@ pub fn write_csv(
             crate::units::push_iso8601(&mut line, time);
             line.push(',');
             push_int(&mut line, wait);
+            line.push(',');
+            push_int(&mut line, interval);
+            line.push(',');
+            if let Some(field) = label.and_then(|i| escaped.get(i as usize)) {
+                line.push_str(field);
+            }
             line.push('\n');
             if line.len() > (1 << 20) {
                 out.write_all(line.as_bytes())?;
@@ -229,6 +244,15 @@ pub fn write_chrome_trace(
     Ok(())
 }
 
+/// A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a quote, comma, line
+/// break or any other control character, or is empty (so an empty label differs from none).
+fn csv_field(text: &str) -> String {
+    if !text.is_empty() && !text.chars().any(|c| c == '"' || c == ',' || c.is_control()) {
+        return text.to_string();
+    }
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
 /// Nanoseconds as microseconds with three decimals, exactly (no float rounding).
 fn push_micros(out: &mut String, ns: i64) {
     if ns < 0 {
@@ -279,5 +303,14 @@ mod tests {
         s.push(' ');
         push_micros(&mut s, 5);
         assert_eq!(s, "0 -42 -9223372036854775808 1234.567 0.005");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("load"), "load");
+        assert_eq!(csv_field(""), "\"\"");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\"\nnow"), "\"say \"\"hi\"\"\nnow\"");
+        assert_eq!(csv_field("\u{1b}[31m"), "\"\u{1b}[31m\"");
     }
 }

@@ -215,15 +215,20 @@ fn the_older_hostile_strings_trace_stays_well_formed_too() {
     assert_well_formed_xml(&std::fs::read_to_string(out.path().join("h.svg")).unwrap());
 }
 
-/// CSV as documented: a `time_ns,time_utc,wait_ns` header, then three plain fields per row.
+/// CSV as documented: a `time_ns,time_utc,wait_ns,interval_ns,label` header, then five fields
+/// per row (these traces have no labels).
 fn assert_well_formed_csv(text: &str) {
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("time_ns,time_utc,wait_ns"));
+    assert_eq!(
+        lines.next(),
+        Some("time_ns,time_utc,wait_ns,interval_ns,label")
+    );
     for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
-        assert_eq!(fields.len(), 3, "bad CSV row {line:?}");
+        assert_eq!(fields.len(), 5, "bad CSV row {line:?}");
         fields[0].parse::<i64>().expect("time_ns");
         fields[2].parse::<i64>().expect("wait_ns");
+        fields[3].parse::<i64>().expect("interval_ns");
         assert!(fields[1].ends_with('Z'), "time_utc {:?}", fields[1]);
     }
 }

@@ -304,3 +304,40 @@ fn unknown_by_key_is_a_usage_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn csv_export_escapes_hostile_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = "a,\"b\"\nc";
+    let trace = write_trace(
+        &dir.path().join("hostile.parquet"),
+        &metadata("host-a", 11),
+        &[
+            (100, MS, Some(hostile)),
+            (200, 2 * MS, None),
+            (300, MS, Some("")),
+            (400, MS, Some("load")),
+        ],
+        2,
+        2,
+    );
+    let output = analyze()
+        .args(["export", "--format", "csv"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let expected = format!(
+        "time_ns,time_utc,wait_ns,interval_ns,label\n\
+         {t0},2023-11-14T22:13:20.001000000Z,100,1000000,\"a,\"\"b\"\"\nc\"\n\
+         {t1},2023-11-14T22:13:20.002000100Z,200,2000000,\n\
+         {t2},2023-11-14T22:13:20.004000300Z,300,1000000,\"\"\n\
+         {t3},2023-11-14T22:13:20.005000600Z,400,1000000,load\n",
+        t0 = START_NS + MS,
+        t1 = START_NS + 2 * MS + 100,
+        t2 = START_NS + 4 * MS + 300,
+        t3 = START_NS + 5 * MS + 600,
+    );
+    assert_eq!(text, expected);
+}
