@@ -400,7 +400,7 @@ print(*before, *after)
 """
 
 LOAD_THREADS_CHILD = """
-import gc, os, threading, gilknocker
+import gc, os, threading, time, gilknocker
 def counts():
     return len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd"))
 before = counts()
@@ -419,6 +419,11 @@ threads = [threading.Thread(target=worker, args=(n,)) for n in range(64)]
 for t in threads: t.start()
 for t in threads: t.join()
 gc.collect()
+# join() returns when the Python thread is done; the OS thread may take a moment to vanish from
+# /proc. A thread still there after 2 s is a leak.
+deadline = time.time() + 2
+while counts() != before and time.time() < deadline:
+    time.sleep(0.01)
 print(*before, *counts(), len(errors), errors[:2])
 """
 

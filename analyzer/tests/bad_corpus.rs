@@ -146,25 +146,27 @@ fn known_bug_fuzz_found_file_makes_summary_read_forever() {
     // Found by `cargo fuzz run summary` in 6 minutes: mixed.parquet with a few mutated bytes in
     // its pages (footer intact). `summary` spins in the Parquet page reader (~25,000 read(2)
     // calls a second, flat memory) and never ends. Reported bug: once the trace reader bounds
-    // page reading, this exits 2 within the time below; then move the file into the
+    // page reading, this exits 2 within 5 s; then move the file into the
     // must-refuse list and delete this test.
-    let file = fuzz_regression("summary", "endless_page_reads.parquet");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gilknock-analyze"))
-        .args(["summary", "-o", "/dev/null"])
-        .arg(&file)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("fixed (exit {status}): turn this into a must-refuse regression test");
+    for name in ["endless_page_reads.parquet", "endless_page_reads_2.parquet"] {
+        let file = fuzz_regression("summary", name);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gilknock-analyze"))
+            .args(["summary", "-o", "/dev/null"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("{name} fixed (exit {status}): make it a must-refuse regression test");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
