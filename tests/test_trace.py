@@ -21,7 +21,7 @@ def test_record_writes_a_trace_pandas_reads_directly(trace_path: Path) -> None:
         python_threads(2, 0.3)
     assert not os.path.exists(str(trace_path) + ".parts")
     df = pd.read_parquet(trace_path)
-    assert list(df.columns) == ["time", "wait_ns", "interval_ns", "label"]
+    assert list(df.columns) == ["time", "wait_ns", "interval_ns", "label", "blocked"]
     assert str(df["time"].dtype) == "datetime64[ns, UTC]"
     assert str(df["wait_ns"].dtype) == "int64"
     assert len(df) == rec.metrics.total_samples > 10
@@ -209,16 +209,16 @@ def test_knocker_slows_down_while_idle_and_records_each_knocks_interval(
 
     with gilknocker.record(trace_path, idle_after_ms=50) as rec:
         time.sleep(0.4)  # GIL free: after 50 ms the knocker slows to the idle interval
-        python_threads(2, 0.3)  # busy: back to the polling interval
+        python_threads(2, 0.6)  # busy: back to the polling interval
     df = gilknocker.load(trace_path)
     assert set(df["interval_ns"].unique()) == {1_000_000, 20_000_000}
     assert df.attrs["idle_interval_ns"] == 20_000_000
     assert df.attrs["idle_after_ns"] == 50_000_000
-    busy = df[df["wait_ns"] > df.attrs["busy_threshold_ns"]]
+    busy = df[(df["wait_ns"] > df.attrs["busy_threshold_ns"]) & df["blocked"].ne(False)]
     # Once the GIL is busy the knocker keeps the fast pace (a rare busy knock in the idle
     # phase, e.g. the knocker preempted, was drawn at the idle pace).
     fast = busy["interval_ns"] == 1_000_000
-    assert fast.sum() >= 10 and fast.mean() > 0.5
+    assert fast.sum() >= 5 and fast.mean() > 0.5
     assert rec.metrics.busy_fraction > 0.2
     # The request-weighted distribution exists and is bounded by the knocks' maximum.
     assert 0 < rec.metrics.p99_request_wait_micros <= rec.metrics.max_acquisition_time_micros * 1.01
@@ -282,3 +282,24 @@ def test_label_rejects_bad_names() -> None:
         gilknocker.label(3)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         gilknocker.label("")
+
+
+def test_long_waits_say_whether_the_knocker_blocked_on_the_gil(trace_path: Path) -> None:
+    import ctypes
+    import threading
+
+    # PyDLL keeps the GIL during the call: the knocker must block on it.
+    libc = ctypes.PyDLL(None)
+    libc.usleep.argtypes = [ctypes.c_uint]
+    with gilknocker.record(trace_path, polling_interval_micros=200, idle_interval_micros=None):
+        for _ in range(5):
+            pin = threading.Thread(target=libc.usleep, args=(20_000,))
+            pin.start()
+            pin.join()
+    df = gilknocker.load(trace_path)
+    long = df[df["wait_ns"] > 1_000_000]
+    assert len(long) >= 3
+    if sys.platform.startswith("linux"):
+        assert long["blocked"].eq(True).all()
+        # Short knocks do not ask (no system call on the fast path).
+        assert df.loc[df["wait_ns"] < 2_000, "blocked"].isna().all()

@@ -195,11 +195,12 @@ pub fn write_chrome_trace(
     };
     let result = for_each_unit(reader, progress, |columns| {
         text.clear();
-        for ((&time, &wait), &interval) in columns
+        for (((&time, &wait), &interval), &blocked) in columns
             .time_ns
             .iter()
             .zip(&columns.wait_ns)
             .zip(&columns.interval_ns)
+            .zip(&columns.blocked)
         {
             let origin = *origin.get_or_insert(time);
             let relative = time.saturating_sub(origin);
@@ -209,7 +210,7 @@ pub fn write_chrome_trace(
                 bucket = template;
                 bucket_start = this_bucket;
             }
-            bucket.add_with_interval(wait, interval);
+            bucket.add_knock(wait, interval, blocked);
             if wait < options.min_wait_ns {
                 continue;
             }

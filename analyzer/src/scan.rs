@@ -282,10 +282,10 @@ impl GroupAccumulator {
 
     /// Add knocks (waits already checked to be plausible); call [`Self::finish`] once after
     /// the last.
-    fn add_all(&mut self, waits: &[i64], intervals: &[i64]) {
+    fn add_all(&mut self, waits: &[i64], intervals: &[i64], blocked: &[Option<bool>]) {
         self.wait.add_all(waits);
-        for (&wait, &interval) in waits.iter().zip(intervals) {
-            self.busy.add_with_interval(wait, interval);
+        for ((&wait, &interval), &blocked) in waits.iter().zip(intervals).zip(blocked) {
+            self.busy.add_knock(wait, interval, blocked);
             self.request_wait.add(wait, interval);
         }
     }
@@ -385,7 +385,7 @@ impl TimelineColumn {
     }
 
     #[inline]
-    fn add(&mut self, wait_ns: i64, interval_ns: i64) {
+    fn add(&mut self, wait_ns: i64, interval_ns: i64, blocked: Option<bool>) {
         if self.bins.is_empty() {
             self.bins = vec![0; LOG_BINS];
         }
@@ -393,7 +393,7 @@ impl TimelineColumn {
         self.min_ns = self.min_ns.min(wait_ns);
         self.max_ns = self.max_ns.max(wait_ns);
         self.bins[log_bin(wait_ns)] += 1;
-        self.busy.add_with_interval(wait_ns, interval_ns);
+        self.busy.add_knock(wait_ns, interval_ns, blocked);
     }
 
     fn merge(&mut self, other: &TimelineColumn) {
@@ -474,13 +474,14 @@ impl TimelineAccumulator {
             let offset = time.saturating_sub(start_ns).max(0) as f64;
             ((offset * scale) as usize).min(last)
         };
-        for ((&time, &wait), &interval) in columns
+        for (((&time, &wait), &interval), &blocked) in columns
             .time_ns
             .iter()
             .zip(&columns.wait_ns)
             .zip(&columns.interval_ns)
+            .zip(&columns.blocked)
         {
-            self.columns[column_of(time)].add(wait, interval);
+            self.columns[column_of(time)].add(wait, interval, blocked);
         }
         // Labels, counted per run of one label within one column (labels change rarely).
         let mut run: Option<(usize, Option<u32>, u64)> = None;
@@ -799,8 +800,15 @@ fn fold_unit(
     partial.wait.add_all(&columns.wait_ns);
     // Each knock stands for the interval it was scheduled with (the recorder knocks less often
     // while the GIL stays free), not for the trace's nominal polling interval.
-    for (&wait, &interval) in columns.wait_ns.iter().zip(&columns.interval_ns) {
-        partial.busy.add_with_interval(wait, interval);
+    // A long knock that did not block on the GIL was the knocker being preempted: the
+    // estimator counts it as free (trace/src/estimate.rs, `add_knock`).
+    for ((&wait, &interval), &blocked) in columns
+        .wait_ns
+        .iter()
+        .zip(&columns.interval_ns)
+        .zip(&columns.blocked)
+    {
+        partial.busy.add_knock(wait, interval, blocked);
         partial.request_wait.add(wait, interval);
     }
     if let Some(timeline) = &mut partial.timeline {
@@ -825,18 +833,21 @@ fn fold_labels(
     // Slot `columns.labels.len()` holds the unlabelled knocks (and any out-of-range index,
     // which the reader should never produce).
     let unlabelled = columns.labels.len();
-    let mut parts: Vec<(Vec<i64>, Vec<i64>)> = vec![(Vec::new(), Vec::new()); unlabelled + 1];
-    for ((&wait, &interval), label) in columns
+    type Part = (Vec<i64>, Vec<i64>, Vec<Option<bool>>);
+    let mut parts: Vec<Part> = vec![(Vec::new(), Vec::new(), Vec::new()); unlabelled + 1];
+    for (((&wait, &interval), label), &blocked) in columns
         .wait_ns
         .iter()
         .zip(&columns.interval_ns)
         .zip(&columns.label)
+        .zip(&columns.blocked)
     {
         let slot = label.map_or(unlabelled, |i| (i as usize).min(unlabelled));
         parts[slot].0.push(wait);
         parts[slot].1.push(interval);
+        parts[slot].2.push(blocked);
     }
-    for (slot, (waits, intervals)) in parts.iter().enumerate() {
+    for (slot, (waits, intervals, blocked)) in parts.iter().enumerate() {
         if waits.is_empty() {
             continue;
         }
@@ -857,7 +868,7 @@ fn fold_labels(
         labels
             .entry(key)
             .or_insert_with(new_group)
-            .add_all(waits, intervals);
+            .add_all(waits, intervals, blocked);
     }
 }
 
@@ -897,7 +908,7 @@ mod tests {
     #[test]
     fn column_quantiles_are_close() {
         let mut column = TimelineColumn::new(BusyEstimator::new(1000, 5000));
-        (1..=1000).for_each(|w| column.add(w * 1000, 1000));
+        (1..=1000).for_each(|w| column.add(w * 1000, 1000, None));
         let p50 = column.quantile_ns(0.5);
         assert!((p50 / 500_000.0 - 1.0).abs() < 0.03, "{p50}");
         assert_eq!(column.quantile_ns(1.0), 1_000_000.0);

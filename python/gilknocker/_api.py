@@ -89,6 +89,7 @@ class Metrics:
     dropped_samples: int
     skipped_busy_slots: int
     missed_late_slots: int
+    preempted_knocks: int
     mean_lateness_micros: float
     max_lateness_micros: float
     duration_s: float
@@ -118,6 +119,7 @@ class Metrics:
             dropped_samples=int(raw["dropped_samples"]),
             skipped_busy_slots=int(raw["skipped_busy_slots"]),
             missed_late_slots=int(raw["missed_late_slots"]),
+            preempted_knocks=int(raw["preempted_knocks"]),
             mean_lateness_micros=float(raw["late_ns_mean"]) * us,
             max_lateness_micros=float(raw["late_ns_max"]) * us,
             duration_s=float(raw["duration_ns"]) * 1e-9,

@@ -290,6 +290,7 @@ impl Recorder {
         d.set_item("dropped_samples", s.dropped_samples)?;
         d.set_item("skipped_busy_slots", s.skipped_busy_slots)?;
         d.set_item("missed_late_slots", s.missed_late_slots)?;
+        d.set_item("preempted_knocks", s.preempted_knocks)?;
         d.set_item("late_ns_max", s.late_ns_max)?;
         d.set_item("late_ns_mean", s.late_ns_mean)?;
         d.set_item("wait_ns_mean", s.wait_ns_mean)?;

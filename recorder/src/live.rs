@@ -66,6 +66,8 @@ pub struct Snapshot {
     pub dropped_samples: u64,
     pub skipped_busy_slots: u64,
     pub missed_late_slots: u64,
+    /// Long knocks that did not block on the GIL (the knocker thread was preempted).
+    pub preempted_knocks: u64,
     pub late_ns_max: u64,
     pub late_ns_mean: f64,
     pub wait_ns_mean: f64,
@@ -104,14 +106,29 @@ impl Live {
         }
     }
 
-    pub fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64) {
+    pub fn knocked(
+        &mut self,
+        start_ns: i64,
+        wait_ns: i64,
+        late_ns: i64,
+        interval_ns: i64,
+        blocked: Option<bool>,
+    ) {
         let wait = wait_ns.max(0) as u64;
         self.histogram.saturating_record(wait.max(1));
+        // A preempted knock found the GIL free: a request at that moment would not have waited.
+        let preempted = blocked == Some(false) && wait_ns > self.threshold_ns;
+        let gil_wait_ns = if preempted { 0 } else { wait_ns };
         let requests = &mut self.request_histogram;
-        request_waits(wait_ns, interval_ns, self.interval_ns, |value, count| {
-            let _ = requests.record_n(value.clamp(1, HISTOGRAM_MAX_NS), count);
-        });
-        self.estimator.add_with_interval(wait_ns, interval_ns);
+        request_waits(
+            gil_wait_ns,
+            interval_ns,
+            self.interval_ns,
+            |value, count| {
+                let _ = requests.record_n(value.clamp(1, HISTOGRAM_MAX_NS), count);
+            },
+        );
+        self.estimator.add_knock(wait_ns, interval_ns, blocked);
         let c = &mut self.counters;
         c.knocks += 1;
         c.wait_ns_total += wait;
@@ -124,9 +141,9 @@ impl Live {
         self.knocks_monotonic += 1;
         // The knock's own slot belongs to its start; the slots its wait covered belong to the
         // buckets the wait spans (a 30 s pin must show in the last 10 s window).
-        let busy = wait_ns > self.threshold_ns;
+        let busy = wait_ns > self.threshold_ns && !preempted;
         self.add_to_bucket(start_ns, interval_ns as f64 / self.interval_ns as f64, busy);
-        let end = start_ns + wait_ns.max(0);
+        let end = start_ns + gil_wait_ns.max(0);
         let oldest_kept = end - LIVE_HISTORY_NS;
         let mut from = start_ns.max(oldest_kept);
         while from < end {
@@ -290,6 +307,7 @@ impl Live {
             dropped_samples: self.counters.dropped_samples,
             skipped_busy_slots: self.counters.skipped_busy_slots,
             missed_late_slots: self.counters.missed_late_slots,
+            preempted_knocks: self.estimator.preempted_knocks,
             late_ns_max: self.counters.late_ns_max,
             late_ns_mean: if n == 0 {
                 0.0
@@ -336,13 +354,13 @@ mod tests {
     fn contention_metric_is_wait_over_window_time() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 500, 0, 1_000);
-        live.knocked(2_000, 1_500, 0, 1_000);
+        live.knocked(1_000, 500, 0, 1_000, None);
+        live.knocked(2_000, 1_500, 0, 1_000, None);
         live.window_closed(0, 4_000);
         assert_eq!(live.window_ns_total(), 4_000);
         assert_eq!(live.contention_metric(), 2_000.0 / 4_000.0);
         live.window_opened(10_000);
-        live.knocked(11_000, 0, 0, 1_000);
+        live.knocked(11_000, 0, 0, 1_000, None);
         // Open window counts up to the last knock's end: 4000 + 1000.
         assert_eq!(live.window_ns_total(), 5_000);
     }
@@ -351,13 +369,13 @@ mod tests {
     fn reset_forgets_waits_but_not_drops() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 900_000, 0, 1_000);
+        live.knocked(1_000, 900_000, 0, 1_000, None);
         live.dropped(3);
         live.reset(1_000_000);
         assert_eq!(live.contention_metric(), 0.0);
         assert_eq!(live.snapshot().knocks, 0);
         assert_eq!(live.snapshot().dropped_samples, 3);
-        live.knocked(1_001_000, 100, 0, 1_000);
+        live.knocked(1_001_000, 100, 0, 1_000, None);
         assert_eq!(live.window_ns_total(), 1_100);
         assert!(live.contention_metric() < 0.1);
     }
@@ -369,10 +387,10 @@ mod tests {
         live.started(0);
         // First 10 s: free. Next 10 s: every knock waits 5 ms (busy).
         for i in 0..10_000 {
-            live.knocked(i * 1_000_000, 100, 0, 1_000_000);
+            live.knocked(i * 1_000_000, 100, 0, 1_000_000, None);
         }
         for i in 0..1_667 {
-            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0, 1_000_000);
+            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0, 1_000_000, None);
         }
         let last10 = live.live(20 * S, 10 * S, None);
         assert!(last10.busy_fraction > 0.99, "{last10:?}");
@@ -394,7 +412,7 @@ mod tests {
         let mut live = Live::new(1_000, 0);
         live.started(0);
         for i in 0..100 {
-            live.knocked(i * 10_000, 50_000_000, 0, 1_000);
+            live.knocked(i * 10_000, 50_000_000, 0, 1_000, None);
         }
         let f = live.live(2_000_000_000, 10_000_000_000, Some(1_000_000_000));
         assert!(f.busy_fraction <= 1.0 && f.busy_fraction > 0.99);
@@ -404,7 +422,7 @@ mod tests {
     fn snapshot_percentiles_within_histogram_precision() {
         let mut live = Live::new(1_000_000, 5_000);
         for i in 1..=1000 {
-            live.knocked(i * 1_000_000, i * 1_000, 0, 1_000_000);
+            live.knocked(i * 1_000_000, i * 1_000, 0, 1_000_000, None);
         }
         let s = live.snapshot();
         assert_eq!(s.knocks, 1000);

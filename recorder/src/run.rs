@@ -129,6 +129,23 @@ impl Clock for RealClock {
 struct GilProbe {
     tstate: *mut ffi::PyThreadState,
     shared: Arc<Shared>,
+    /// The thread's voluntary context switches before the current knock.
+    voluntary_before: Option<i64>,
+}
+
+/// This thread's voluntary context switches (Linux: getrusage(RUSAGE_THREAD), ~1 µs).
+fn voluntary_switches() -> Option<i64> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes a rusage into the pointer we own.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+        if rc == 0 {
+            // SAFETY: initialized by a successful getrusage.
+            return Some(unsafe { usage.assume_init() }.ru_nvcsw);
+        }
+    }
+    None
 }
 
 impl Probe for GilProbe {
@@ -159,6 +176,17 @@ impl Probe for GilProbe {
             .store(i64::MIN, Ordering::Release);
     }
 
+    fn prepare(&mut self) {
+        self.voluntary_before = voluntary_switches();
+    }
+
+    fn blocked(&mut self) -> Option<bool> {
+        // Waiting for a held GIL always blocks on CPython's condition variable: a voluntary
+        // context switch. A long knock without one was this thread being preempted.
+        let before = self.voluntary_before?;
+        Some(voluntary_switches()? > before)
+    }
+
     fn while_held(&mut self) {
         if !self.shared.warn_pending.load(Ordering::Acquire) {
             return;
@@ -185,9 +213,9 @@ struct KnockerSink {
     label: Option<Arc<str>>,
 }
 
-/// What goes to the writer: a sample, the mean interval it was scheduled with, and the label
-/// active when it began.
-type Knock = (Sample, i64, Option<Arc<str>>);
+/// What goes to the writer: a sample, the mean interval it was scheduled with, the label
+/// active when it began, and whether a long knock blocked on the GIL.
+type Knock = (Sample, i64, Option<Arc<str>>, Option<bool>);
 
 impl Recorder for KnockerSink {
     #[inline]
@@ -198,7 +226,14 @@ impl Recorder for KnockerSink {
     }
 
     #[inline]
-    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64) {
+    fn knocked(
+        &mut self,
+        start_ns: i64,
+        wait_ns: i64,
+        late_ns: i64,
+        interval_ns: i64,
+        blocked: Option<bool>,
+    ) {
         let mut dropped = 0;
         if let Some(queue) = &self.queue {
             let sample = Sample {
@@ -207,13 +242,13 @@ impl Recorder for KnockerSink {
                 ),
                 wait_ns,
             };
-            match queue.try_send((sample, interval_ns, self.label.clone())) {
+            match queue.try_send((sample, interval_ns, self.label.clone(), blocked)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => dropped = 1,
             }
         }
         let mut live = self.shared.live();
-        live.knocked(start_ns, wait_ns, late_ns, interval_ns);
+        live.knocked(start_ns, wait_ns, late_ns, interval_ns, blocked);
         if dropped > 0 {
             live.dropped(dropped);
         }
@@ -451,6 +486,7 @@ fn knocker_main(
     let mut probe = GilProbe {
         tstate,
         shared: shared.clone(),
+        voluntary_before: None,
     };
     let mut clock = RealClock {
         shared: shared.clone(),
@@ -508,11 +544,11 @@ fn writer_main(
     loop {
         let finishing = shared.knocker_done.load(Ordering::Acquire);
         let mut lost = 0u64;
-        while let Ok((sample, interval_ns, label)) = receiver.try_recv() {
+        while let Ok((sample, interval_ns, label, blocked)) = receiver.try_recv() {
             if failed {
                 lost += 1;
             } else {
-                writer.push_labelled(sample, interval_ns, label.as_deref());
+                writer.push_knock(sample, interval_ns, label.as_deref(), blocked);
             }
         }
         if lost > 0 {
@@ -537,11 +573,11 @@ fn writer_main(
     }
     // The knocker has stopped: everything it produced is in the queue or already drained.
     let mut lost = 0u64;
-    while let Ok((sample, interval_ns, label)) = receiver.try_recv() {
+    while let Ok((sample, interval_ns, label, blocked)) = receiver.try_recv() {
         if failed {
             lost += 1;
         } else {
-            writer.push_labelled(sample, interval_ns, label.as_deref());
+            writer.push_knock(sample, interval_ns, label.as_deref(), blocked);
         }
     }
     if lost > 0 {
@@ -585,7 +621,7 @@ mod tests {
             label: None,
         };
         for i in 0..10 {
-            sink.knocked(i * 1_000, 100, 0, 1_000_000);
+            sink.knocked(i * 1_000, 100, 0, 1_000_000, None);
         }
         let live = shared.live();
         // The live statistics see every knock; the trace gets what fit in the queue.
@@ -605,8 +641,9 @@ mod tests {
             labels: Default::default(),
             label: None,
         };
-        sink.knocked(5_000, 42, 0, 7_000);
-        let (sample, interval, _) = rx.try_recv().unwrap();
+        sink.knocked(5_000, 42, 0, 7_000, Some(true));
+        let (sample, interval, _, blocked) = rx.try_recv().unwrap();
+        assert_eq!(blocked, Some(true));
         assert_eq!(interval, 7_000);
         assert_eq!(sample.wait_ns, 42);
         assert_eq!(
@@ -651,8 +688,8 @@ mod tests {
                 wait_ns: i,
             };
             let label = (i % 3 == 0).then(|| Arc::from("phase"));
-            tx.send((sample, 1_000_000 + i % 2, label)).unwrap();
-            shared.live().knocked(i, i, 0, 1_000_000);
+            tx.send((sample, 1_000_000 + i % 2, label, None)).unwrap();
+            shared.live().knocked(i, i, 0, 1_000_000, None);
         }
         shared.knocker_done.store(true, Ordering::Release);
         handle.thread().unpark();
@@ -699,6 +736,7 @@ mod tests {
                 },
                 0,
                 None,
+                None,
             ))
             .unwrap();
         }
@@ -724,6 +762,7 @@ mod tests {
                     wait_ns: 1,
                 },
                 0,
+                None,
                 None,
             ))
             .unwrap();

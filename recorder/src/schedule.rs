@@ -22,6 +22,13 @@ pub trait Probe {
     fn release(&mut self);
     /// Called with the GIL held, outside the measured interval (used to issue warnings).
     fn while_held(&mut self) {}
+    /// Called before each knock's start timestamp (outside the measured interval).
+    fn prepare(&mut self) {}
+    /// After a knock that waited longer than the busy threshold: did it block waiting for the
+    /// GIL (true), or was the thread preempted (false)? None when the platform cannot tell.
+    fn blocked(&mut self) -> Option<bool> {
+        None
+    }
 }
 
 /// Where each sample goes. Must never block.
@@ -29,8 +36,16 @@ pub trait Recorder {
     /// A knock is about to begin (before the GIL is requested).
     fn knock_starting(&mut self) {}
     /// `start_ns` is monotonic; `wait_ns` the acquisition time; `late_ns` how long after its
-    /// due time the knock began; `interval_ns` the mean interval its due time was drawn with.
-    fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64);
+    /// due time the knock began; `interval_ns` the mean interval its due time was drawn with;
+    /// `blocked` whether a long knock blocked on the GIL (see `Probe::blocked`).
+    fn knocked(
+        &mut self,
+        start_ns: i64,
+        wait_ns: i64,
+        late_ns: i64,
+        interval_ns: i64,
+        blocked: Option<bool>,
+    );
     /// Slots that fell due while the previous knock waited (busy) or while the knocker thread
     /// was late (missed).
     fn skipped(&mut self, busy: u64, missed: u64);
@@ -135,6 +150,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             }
             clock.sleep_until(due);
         }
+        probe.prepare();
         recorder.knock_starting();
         let start = clock.now_ns();
         if !probe.acquire(start) {
@@ -145,8 +161,11 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         probe.while_held();
         probe.release();
         let wait = acquired - start;
-        recorder.knocked(start, wait, start - due, mean);
-        if wait > schedule.busy_threshold_ns {
+        let long = wait > schedule.busy_threshold_ns;
+        let blocked = if long { probe.blocked() } else { None };
+        recorder.knocked(start, wait, start - due, mean, blocked);
+        // A preempted knock did not find the GIL busy: it does not keep the fast pace.
+        if long && blocked != Some(false) {
             last_busy = acquired;
         }
         // The interval depends only on what knocks found so far: the estimate stays unbiased
@@ -223,6 +242,8 @@ mod tests {
         next: usize,
         stop: Rc<AtomicBool>,
         finalizing_after: Option<usize>,
+        /// Knock indexes whose long wait was a preemption.
+        preempted: Vec<usize>,
     }
     impl Probe for FakeProbe {
         fn acquire(&mut self, _start_ns: i64) -> bool {
@@ -238,21 +259,33 @@ mod tests {
             true
         }
         fn release(&mut self) {}
+        fn blocked(&mut self) -> Option<bool> {
+            Some(!self.preempted.contains(&(self.next - 1)))
+        }
     }
 
     #[derive(Default, Debug, PartialEq)]
     struct Log {
         knocks: Vec<(i64, i64, i64)>,
         intervals: Vec<i64>,
+        blocked: Vec<Option<bool>>,
         busy: u64,
         missed: u64,
         windows: Vec<(i64, i64)>,
         opened: Vec<i64>,
     }
     impl Recorder for Log {
-        fn knocked(&mut self, start_ns: i64, wait_ns: i64, late_ns: i64, interval_ns: i64) {
+        fn knocked(
+            &mut self,
+            start_ns: i64,
+            wait_ns: i64,
+            late_ns: i64,
+            interval_ns: i64,
+            blocked: Option<bool>,
+        ) {
             self.knocks.push((start_ns, wait_ns, late_ns));
             self.intervals.push(interval_ns);
+            self.blocked.push(blocked);
         }
         fn skipped(&mut self, busy: u64, missed: u64) {
             self.busy += busy;
@@ -276,6 +309,16 @@ mod tests {
         wake_late_ns: i64,
         finalizing_after: Option<usize>,
     ) -> (Log, bool) {
+        run_full(schedule, waits, wake_late_ns, finalizing_after, Vec::new())
+    }
+
+    fn run_full(
+        schedule: Schedule,
+        waits: Vec<i64>,
+        wake_late_ns: i64,
+        finalizing_after: Option<usize>,
+        preempted: Vec<usize>,
+    ) -> (Log, bool) {
         let now = Rc::new(Cell::new(1_000));
         let stop = Rc::new(AtomicBool::new(false));
         let mut clock = FakeClock {
@@ -288,6 +331,7 @@ mod tests {
             next: 0,
             stop: stop.clone(),
             finalizing_after,
+            preempted,
         };
         let mut log = Log::default();
         let mut intervals = Intervals::new(schedule.jitter, 7);
@@ -368,6 +412,26 @@ mod tests {
         let (log, _) = run(continuous(100), vec![0, 0], 250);
         assert_eq!(log.knocks, vec![(1350, 0, 250), (1650, 0, 250)]);
         assert_eq!((log.busy, log.missed), (0, 4));
+    }
+
+    #[test]
+    fn long_knocks_ask_whether_they_blocked_and_preemption_does_not_keep_the_pace() {
+        let schedule = Schedule {
+            idle_ns: Some(1_000),
+            idle_after_ns: 250,
+            busy_threshold_ns: 50,
+            ..continuous(100)
+        };
+        // Knock 3 (index 2) waits 60 ns but was preempted: the knocker still slows down after
+        // 250 ns without a busy knock, as if it had been free.
+        let waits = vec![0, 0, 60, 0, 0, 0];
+        let (log, _) = run_full(schedule, waits, 0, None, vec![2]);
+        assert_eq!(log.blocked, vec![None, None, Some(false), None, None, None]);
+        assert_eq!(log.intervals, vec![100, 100, 100, 1000, 1000, 1000]);
+        // Had it blocked, the pace would have stayed fast for 250 ns after it.
+        let (log, _) = run_full(schedule, vec![0, 0, 60, 0, 0, 0], 0, None, vec![]);
+        assert_eq!(log.blocked[2], Some(true));
+        assert_eq!(log.intervals, vec![100; 6]);
     }
 
     #[test]

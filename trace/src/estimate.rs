@@ -32,6 +32,8 @@ pub struct BusyEstimator {
     pub busy_slots: f64,
     /// Slots at which a request would have waited at least [`LONG_WAIT_NS`].
     pub long_wait_slots: f64,
+    /// Long knocks that did not block on the GIL (the knocker was preempted).
+    pub preempted_knocks: u64,
 }
 
 impl BusyEstimator {
@@ -44,6 +46,7 @@ impl BusyEstimator {
             slots: 0.0,
             busy_slots: 0.0,
             long_wait_slots: 0.0,
+            preempted_knocks: 0,
         }
     }
 
@@ -56,9 +59,23 @@ impl BusyEstimator {
     /// Add a knock scheduled with mean interval `interval_ns`.
     #[inline]
     pub fn add_with_interval(&mut self, wait_ns: i64, interval_ns: i64) {
+        self.add_knock(wait_ns, interval_ns, None);
+    }
+
+    /// Add a knock, knowing whether a long one blocked on the GIL (`blocked`, see
+    /// `schema::column::BLOCKED`). A long knock that did not block was the knocker thread being
+    /// preempted: when it ran again it took the GIL at once, so it found the GIL free; its
+    /// wait says nothing about the GIL and is left out.
+    #[inline]
+    pub fn add_knock(&mut self, wait_ns: i64, interval_ns: i64, blocked: Option<bool>) {
         let own = interval_ns.max(1) as f64 / self.interval_ns;
         let wait = wait_ns.max(0);
         self.knocks += 1;
+        if blocked == Some(false) && wait > self.threshold_ns {
+            self.preempted_knocks += 1;
+            self.slots += own;
+            return;
+        }
         let covered = own + wait as f64 / self.interval_ns;
         self.slots += covered;
         if wait > self.threshold_ns {
@@ -76,6 +93,7 @@ impl BusyEstimator {
         self.slots += other.slots;
         self.busy_slots += other.busy_slots;
         self.long_wait_slots += other.long_wait_slots;
+        self.preempted_knocks += other.preempted_knocks;
     }
 
     /// Estimated fraction of time the GIL was busy (NaN without knocks).
@@ -191,6 +209,18 @@ mod tests {
             "{}",
             e.busy_fraction()
         );
+    }
+
+    #[test]
+    fn a_preempted_knock_counts_as_free_and_its_wait_is_left_out() {
+        let mut e = BusyEstimator::new(1_000_000, 5_000);
+        e.add_knock(3_000_000, 1_000_000, Some(false)); // preempted for 3 ms
+        e.add_knock(3_000_000, 1_000_000, Some(true)); // waited 3 ms for the GIL
+        e.add_knock(100, 1_000_000, None);
+        assert_eq!(e.preempted_knocks, 1);
+        assert_eq!(e.busy_knocks, 1);
+        // busy: 1 + 3 slots; all: 1 (preempted) + 4 + 1.0001
+        assert!((e.busy_fraction() - 4.0 / 6.0001).abs() < 1e-9);
     }
 
     #[test]

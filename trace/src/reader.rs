@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    Array, DictionaryArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    Array, BooleanArray, DictionaryArray, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray,
 };
 use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::{
@@ -41,6 +42,8 @@ pub struct SampleColumns {
     pub label: Vec<Option<u32>>,
     /// The distinct labels of this unit.
     pub labels: Vec<String>,
+    /// Whether each long knock blocked on the GIL (see `schema::column::BLOCKED`).
+    pub blocked: Vec<Option<bool>>,
 }
 
 impl SampleColumns {
@@ -251,6 +254,7 @@ impl TraceReader {
             interval_ns: Vec::with_capacity(capacity),
             label: Vec::with_capacity(capacity),
             labels: Vec::new(),
+            blocked: Vec::with_capacity(capacity),
         };
         let mut label_index: HashMap<String, u32> = HashMap::new();
         for batch in reader {
@@ -263,6 +267,7 @@ impl TraceReader {
                 source.default_interval_ns,
             )?;
             append_labels(path, &batch, &mut out, &mut label_index)?;
+            append_blocked(path, &batch, &mut out)?;
             if out.len() as i64 > unit.rows {
                 return Err(TraceError::invalid(
                     path,
@@ -317,6 +322,7 @@ impl TraceReader {
                 .collect();
             all.label
                 .extend(unit.label.iter().map(|k| k.map(|k| remap[k as usize])));
+            all.blocked.extend_from_slice(&unit.blocked);
         }
         Ok(all)
     }
@@ -396,6 +402,22 @@ fn append_batch(
     }
     out.time_ns.extend_from_slice(time.values());
     out.wait_ns.extend_from_slice(wait.values());
+    Ok(())
+}
+
+fn append_blocked(path: &Path, batch: &RecordBatch, out: &mut SampleColumns) -> Result<()> {
+    match batch.column_by_name(column::BLOCKED) {
+        None => out
+            .blocked
+            .extend(std::iter::repeat_n(None, batch.num_rows())),
+        Some(column) => {
+            let flags = column
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| TraceError::invalid(path, "column 'blocked' must be Boolean"))?;
+            out.blocked.extend(flags.iter());
+        }
+    }
     Ok(())
 }
 
@@ -510,6 +532,17 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
         }
     }
     let mut roots = vec![time_index, wait_index];
+    if let Ok(blocked_index) = schema.index_of(column::BLOCKED) {
+        match schema.field(blocked_index).data_type() {
+            DataType::Boolean => roots.push(blocked_index),
+            other => {
+                return Err(TraceError::invalid(
+                    path,
+                    format!("column 'blocked' must be Boolean, found {other}"),
+                ))
+            }
+        }
+    }
     if let Ok(label_index) = schema.index_of(column::LABEL) {
         match schema.field(label_index).data_type() {
             // Without the (skipped) Arrow schema blob, labels read back as plain strings.

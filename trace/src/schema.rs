@@ -52,6 +52,12 @@ pub mod column {
     /// The label active when the knock began (`gilknocker.label(...)`), or null:
     /// Dictionary(Int32, Utf8). Optional for readers: absent means no labels.
     pub const LABEL: &str = "label";
+    /// For knocks that waited longer than the busy threshold: true when the knocker blocked
+    /// waiting for the GIL (a voluntary context switch happened during the knock), false when
+    /// it did not (the wait was the knocker thread being preempted, not a busy GIL); null for
+    /// short knocks or where the platform cannot tell (Boolean, nullable). Optional for readers:
+    /// absent means every long wait counts as busy.
+    pub const BLOCKED: &str = "blocked";
 }
 
 /// Key-value metadata keys (all under [`KEY_PREFIX`]).
@@ -128,5 +134,6 @@ pub fn arrow_schema() -> SchemaRef {
             DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
             true,
         ),
+        Field::new(column::BLOCKED, DataType::Boolean, true),
     ]))
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    ArrayRef, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampNanosecondArray,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -56,18 +56,25 @@ fn writer_properties(meta: &RunMetadata, max_row_group_rows: usize) -> WriterPro
         .map(|(k, v)| KeyValue::new(k, v))
         .collect();
     // Timestamps rise by roughly the knock interval: DELTA_BINARY_PACKED. Waits are mostly tiny
-    // with bursts of large values; delta packing pays the widest value in every miniblock of 32,
-    // while BYTE_STREAM_SPLIT + zstd compresses each byte plane on its own (measured with
-    // `cargo run --release -p gilknocker-trace --example size_probe`: 0.9-1.5 bytes per sample
-    // less than delta packing, 0.4 less than plain). Dictionaries would only cost.
+    // with bursts of large values; delta packing pays the widest value in every miniblock of
+    // 32 (0.9-1.5 bytes per sample more than plain, measured with
+    // `cargo run --release -p gilknocker-trace --example size_probe`).
     WriterProperties::builder()
         .set_created_by(format!("gilknocker-trace {}", env!("CARGO_PKG_VERSION")))
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_dictionary_enabled(false)
-        .set_encoding(Encoding::DELTA_BINARY_PACKED)
+        // Encodings per column: a global default would also hit string and boolean columns,
+        // for which the parquet writer panics on DELTA_BINARY_PACKED.
         .set_column_encoding(
+            parquet::schema::types::ColumnPath::from(column::TIME),
+            Encoding::DELTA_BINARY_PACKED,
+        )
+        // Waits: RLE dictionary (PLAIN fallback once the dictionary page is full). Not
+        // BYTE_STREAM_SPLIT: it compressed ~0.4 bytes/sample better, but DuckDB <= 1.4 cannot
+        // read it for integers, and traces must open in the readers people have.
+        .set_column_dictionary_enabled(
             parquet::schema::types::ColumnPath::from(column::WAIT_NS),
-            Encoding::BYTE_STREAM_SPLIT,
+            true,
         )
         // interval_ns takes one or two values for long stretches: RLE dictionary costs
         // almost nothing per sample.
@@ -95,6 +102,7 @@ fn batch_of(
     wait_ns: Vec<i64>,
     interval_ns: Vec<i64>,
     labels: Labels,
+    blocked: Vec<Option<bool>>,
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let time: ArrayRef =
         Arc::new(TimestampNanosecondArray::from(time_ns).with_timezone(schema::TIME_ZONE));
@@ -105,7 +113,11 @@ fn batch_of(
         Int32Array::from(labels.keys),
         values,
     )?);
-    RecordBatch::try_new(schema::arrow_schema(), vec![time, wait, interval, label])
+    let blocked: ArrayRef = Arc::new(BooleanArray::from(blocked));
+    RecordBatch::try_new(
+        schema::arrow_schema(),
+        vec![time, wait, interval, label, blocked],
+    )
 }
 
 /// Labels of buffered samples: a key per sample into a per-part dictionary.
@@ -186,6 +198,7 @@ pub struct TraceWriter {
     /// 0 = the schedule's polling interval (filled in when the part is written).
     interval_ns: Vec<i64>,
     labels: Labels,
+    blocked: Vec<Option<bool>>,
 }
 
 impl TraceWriter {
@@ -226,6 +239,7 @@ impl TraceWriter {
             wait_ns: Vec::new(),
             interval_ns: Vec::new(),
             labels: Labels::default(),
+            blocked: Vec::new(),
         })
     }
 
@@ -248,10 +262,23 @@ impl TraceWriter {
     /// Buffer one sample with its interval and the label active when it began (see
     /// [`schema::column::LABEL`]).
     pub fn push_labelled(&mut self, sample: Sample, interval_ns: i64, label: Option<&str>) {
+        self.push_knock(sample, interval_ns, label, None);
+    }
+
+    /// Buffer one sample with everything the recorder knows about it (see
+    /// [`schema::column::BLOCKED`] for `blocked`).
+    pub fn push_knock(
+        &mut self,
+        sample: Sample,
+        interval_ns: i64,
+        label: Option<&str>,
+        blocked: Option<bool>,
+    ) {
         self.time_ns.push(sample.time_ns);
         self.wait_ns.push(sample.wait_ns);
         self.interval_ns.push(interval_ns);
         self.labels.push(label);
+        self.blocked.push(blocked);
     }
 
     /// Samples buffered since the last part.
@@ -274,13 +301,14 @@ impl TraceWriter {
             .map(|i| if i > 0 { i } else { default_interval })
             .collect();
         let labels = std::mem::take(&mut self.labels);
+        let blocked = std::mem::take(&mut self.blocked);
         let part = self.parts.join(format!(
             "{PART_PREFIX}{:06}{PART_EXTENSION}",
             self.next_part
         ));
         self.next_part += 1;
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, |writer| {
-            let batch = batch_of(time_ns, wait_ns, interval_ns, labels)
+            let batch = batch_of(time_ns, wait_ns, interval_ns, labels, blocked)
                 .map_err(|e| TraceError::parquet(&part, e))?;
             writer.write(&batch).map_err(|e| write_error(&part, e))
         })?;
@@ -384,9 +412,19 @@ fn project(batch: &RecordBatch, default_interval_ns: i64) -> Result<RecordBatch,
             batch.num_rows(),
         ),
     };
+    let blocked = match batch.column_by_name(column::BLOCKED) {
+        Some(c) => c.clone(),
+        None => arrow_array::new_null_array(&arrow_schema::DataType::Boolean, batch.num_rows()),
+    };
     RecordBatch::try_new(
         schema::arrow_schema(),
-        vec![get(column::TIME)?, get(column::WAIT_NS)?, interval, label],
+        vec![
+            get(column::TIME)?,
+            get(column::WAIT_NS)?,
+            interval,
+            label,
+            blocked,
+        ],
     )
     .map_err(|e| e.to_string())
 }
