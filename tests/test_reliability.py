@@ -28,10 +28,6 @@ sys.modules["reliability"] = reliability
 _spec.loader.exec_module(reliability)
 
 PY = sys.executable
-KNOWN_BUG_FIFO = (
-    "known bug (reported): stop() renames the merged trace over an existing non-regular file; "
-    "as root, path='/dev/full' replaces the device node with a regular file"
-)
 
 
 def assert_passed(result: reliability.Result) -> None:
@@ -90,18 +86,14 @@ def test_faults_warn_and_the_program_goes_on(kind: str) -> None:
     assert_passed(reliability.fault_check(kind)(PY, 1))
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUG_FIFO)
 def test_a_fifo_as_the_trace_path_is_not_replaced(tmp_path: Path) -> None:
     # Stands for /dev/full or any device: the recorder must refuse it at start() or write into
     # it, never replace it.
     path = tmp_path / "run.parquet"
     os.mkfifo(path)
     knocker = gilknocker.Knocker(path=str(path))
-    try:
+    with pytest.raises(OSError, match="not a regular file"):
         knocker.start()
-    except OSError:
-        return  # refusing is fine
-    knocker.stop()
     assert stat.S_ISFIFO(os.stat(path).st_mode), "the FIFO was replaced by a regular file"
 
 

@@ -211,6 +211,28 @@ impl TraceWriter {
                 io::Error::from_raw_os_error(libc::EISDIR),
             ));
         }
+        // The finished trace is renamed over `path`: never over a device, FIFO or socket (as
+        // root, recording to /dev/full would replace the device node) or a symbolic link.
+        if let Ok(existing) = fs::symlink_metadata(path) {
+            let kind = existing.file_type();
+            if !kind.is_file() {
+                let what = if kind.is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "not a regular file (a device, FIFO or socket)"
+                };
+                return Err(TraceError::io(
+                    path,
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{} is {what}: give the path of a trace file",
+                            path.display()
+                        ),
+                    ),
+                ));
+            }
+        }
         let parts = parts_dir(path);
         match fs::create_dir(&parts) {
             Ok(()) => {}

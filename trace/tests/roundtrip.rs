@@ -197,6 +197,15 @@ fn create_fails_early_with_os_errors() {
     assert_eq!(err.io_kind(), Some(std::io::ErrorKind::NotFound), "{err}");
     let err = TraceWriter::create(dir.path()).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EISDIR), "{err}");
+    // Never replace a device or a FIFO (or follow a symlink) at the end.
+    let err = TraceWriter::create(Path::new("/dev/null")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let link = dir.path().join("link.parquet");
+    std::os::unix::fs::symlink("/tmp/elsewhere.parquet", &link).unwrap();
+    assert!(TraceWriter::create(&link)
+        .unwrap_err()
+        .to_string()
+        .contains("symbolic link"));
     let path = dir.path().join("twice.parquet");
     let _first = TraceWriter::create(&path).unwrap();
     let err = TraceWriter::create(&path).unwrap_err();
