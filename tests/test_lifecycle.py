@@ -139,3 +139,19 @@ def test_fork_while_recording(tmp_path: Path) -> None:
     child = gilknocker.load(tmp_path / "child.parquet")
     assert child.attrs["pid"] != parent.attrs["pid"]
     assert len(child) > 0
+
+
+def test_killed_right_after_start_still_recovers(tmp_path: Path) -> None:
+    code = """
+        import os, signal, gilknocker
+        gilknocker.Knocker(path="run.parquet").start()
+        os.kill(os.getpid(), signal.SIGKILL)  # before the first samples reach disk
+    """
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == -signal.SIGKILL
+    trace = tmp_path / "run.parquet"
+    parts, rows = gilknocker.recover(trace)
+    assert parts >= 1 and rows >= 0
+    meta = gilknocker.read_metadata(trace)
+    assert meta["recovered"] is True and meta["pid"] > 0
+    assert len(pd.read_parquet(trace)) == rows

@@ -171,7 +171,8 @@ def test_write_failure_mid_run_warns_and_keeps_the_program_running(tmp_path: Pat
             k = gilknocker.Knocker(polling_interval_micros=100, path="run.parquet",
                                    part_interval_ms=50)
             k.start()
-            while not any(n.startswith("part-") for n in os.listdir("run.parquet.parts")):
+            # The first part holds only the metadata (written by start()); wait for samples.
+            while sum(n.startswith("part-") for n in os.listdir("run.parquet.parts")) < 2:
                 time.sleep(0.01)
             resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
             deadline = time.time() + 5

@@ -323,7 +323,7 @@ impl Run {
         }
 
         let writer_handle = match (writer, receiver) {
-            (Some(writer), Some(receiver)) => {
+            (Some(mut writer), Some(receiver)) => {
                 let writer_shared = shared.clone();
                 let mut metadata = config.metadata.clone();
                 metadata.schedule = config.schedule.info();
@@ -336,6 +336,15 @@ impl Run {
                 }
                 metadata.busy_threshold_ns = config.busy_threshold_ns;
                 metadata.start_time_ns = shared.wall_at_base_ns;
+                // Before start() returns: from now on a killed process leaves a recoverable
+                // trace (its metadata, at least).
+                if let Err(e) = writer.write_header(&metadata) {
+                    shared.stop.store(true, Ordering::Release);
+                    knocker.thread().unpark();
+                    let _ = knocker.join();
+                    let _ = std::fs::remove_dir_all(gilknocker_trace::parts_dir(writer.path()));
+                    return Err(StartError::Trace(e));
+                }
                 let part_interval = config.part_interval;
                 let drain_interval = config.drain_interval;
                 let spawned = thread::Builder::new()

@@ -308,6 +308,17 @@ impl TraceWriter {
         self.time_ns.len()
     }
 
+    /// Write a part without samples, holding only `meta`: once it is on disk, a recording killed
+    /// at any later moment recovers to a readable trace (possibly without samples).
+    pub fn write_header(&mut self, meta: &RunMetadata) -> Result<()> {
+        let part = self.parts.join(format!(
+            "{PART_PREFIX}{:06}{PART_EXTENSION}",
+            self.next_part
+        ));
+        self.next_part += 1;
+        write_file_atomically(&part, meta, ROW_GROUP_ROWS, |_| Ok(()))
+    }
+
     /// Write the buffered samples as a new part. The buffer is emptied even on failure, so a
     /// full disk cannot make memory grow; the error says how it failed.
     pub fn write_part(&mut self, meta: &RunMetadata) -> Result<usize> {
