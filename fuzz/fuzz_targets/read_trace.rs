@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let options = ScanOptions {
         timeline_columns: Some(64),
+        ..ScanOptions::default()
     };
     let _ = scan(&reader, options, &Progress::hidden());
 });
