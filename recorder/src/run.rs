@@ -528,6 +528,22 @@ fn knocker_main(
     shared.knocker_done.store(true, Ordering::Release);
 }
 
+/// Move what the knocker queued into the writer's buffer (or, after a write failure, count it
+/// as dropped: it will never reach the trace).
+fn drain(receiver: &Receiver<Knock>, writer: &mut TraceWriter, failed: bool, shared: &Shared) {
+    let mut lost = 0u64;
+    while let Ok((sample, interval_ns, label, blocked)) = receiver.try_recv() {
+        if failed {
+            lost += 1;
+        } else {
+            writer.push_knock(sample, interval_ns, label.as_deref(), blocked);
+        }
+    }
+    if lost > 0 {
+        shared.live().dropped(lost);
+    }
+}
+
 fn writer_main(
     shared: Arc<Shared>,
     mut writer: TraceWriter,
@@ -552,17 +568,7 @@ fn writer_main(
     const MAX_BUFFERED: usize = 1 << 20;
     loop {
         let finishing = shared.knocker_done.load(Ordering::Acquire);
-        let mut lost = 0u64;
-        while let Ok((sample, interval_ns, label, blocked)) = receiver.try_recv() {
-            if failed {
-                lost += 1;
-            } else {
-                writer.push_knock(sample, interval_ns, label.as_deref(), blocked);
-            }
-        }
-        if lost > 0 {
-            shared.live().dropped(lost);
-        }
+        drain(&receiver, &mut writer, failed, &shared);
         let due = last_part.elapsed() >= part_interval || writer.buffered() >= MAX_BUFFERED;
         if !failed && !finishing && due && writer.buffered() > 0 {
             let buffered = writer.buffered() as u64;
@@ -581,17 +587,7 @@ fn writer_main(
         thread::park_timeout(drain_interval);
     }
     // The knocker has stopped: everything it produced is in the queue or already drained.
-    let mut lost = 0u64;
-    while let Ok((sample, interval_ns, label, blocked)) = receiver.try_recv() {
-        if failed {
-            lost += 1;
-        } else {
-            writer.push_knock(sample, interval_ns, label.as_deref(), blocked);
-        }
-    }
-    if lost > 0 {
-        shared.live().dropped(lost);
-    }
+    drain(&receiver, &mut writer, failed, &shared);
     let path = writer.path().to_path_buf();
     match writer.finish(&snapshot(true)) {
         Ok(stats) => match shared.error() {
