@@ -487,13 +487,50 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
             detail: format!("file is only {len} bytes"),
         });
     }
+    let footer_len = footer_length(&file, len).map_err(|detail| TraceError::NotParquet {
+        path: path.to_path_buf(),
+        detail,
+    })?;
+    if footer_len > MAX_FOOTER_BYTES {
+        return Err(TraceError::invalid(
+            path,
+            format!(
+                "its metadata takes {footer_len} bytes, more than a trace needs (limit {MAX_FOOTER_BYTES})"
+            ),
+        ));
+    }
     // The Arrow schema blob in the metadata is not needed (the Parquet types say it all) and a
     // hostile file could put anything there: skip it.
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let arrow = ArrowReaderMetadata::load(&file, options).map_err(|e| TraceError::NotParquet {
-        path: path.to_path_buf(),
-        detail: one_line(&e.to_string()),
-    })?;
+    // parquet builds the schema tree recursively, one stack frame per nesting level: a hostile
+    // file with thousands of nested groups overflows an ordinary stack and aborts the process
+    // (the user's, for gilknocker.load). Parse on a thread whose stack the footer's size bounds
+    // (measured: under 1.6 KB per level, over 12 footer bytes per level, release build).
+    let per_byte = if cfg!(debug_assertions) { 2048 } else { 256 };
+    let stack = (8 << 20) + footer_len as usize * per_byte;
+    let loaded = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("gilknocker-trace-metadata".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || ArrowReaderMetadata::load(&file, options))
+            .map(|handle| handle.join())
+    });
+    let arrow = match loaded {
+        Ok(Ok(Ok(arrow))) => arrow,
+        Ok(Ok(Err(e))) => {
+            return Err(TraceError::NotParquet {
+                path: path.to_path_buf(),
+                detail: one_line(&e.to_string()),
+            })
+        }
+        Ok(Err(_)) => {
+            return Err(TraceError::invalid(
+                path,
+                "corrupt metadata (the decoder failed)",
+            ))
+        }
+        Err(e) => return Err(TraceError::io(path, e)),
+    };
     let kv = arrow
         .metadata()
         .file_metadata()
@@ -581,6 +618,27 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
         },
         metadata,
     ))
+}
+
+/// Footers larger than this are refused: a trace's is a few KB (a huge argv stays far below).
+pub const MAX_FOOTER_BYTES: u64 = 4 << 20;
+
+/// The footer length from the last 8 bytes (length, then the "PAR1" magic).
+fn footer_length(file: &File, len: u64) -> std::result::Result<u64, String> {
+    use std::os::unix::fs::FileExt;
+    let mut tail = [0u8; 8];
+    file.read_exact_at(&mut tail, len - 8)
+        .map_err(|e| format!("cannot read its end: {e}"))?;
+    if &tail[4..] != b"PAR1" {
+        return Err("no Parquet footer magic at the end".to_string());
+    }
+    let footer = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    if footer + 8 > len {
+        return Err(format!(
+            "footer length {footer} exceeds the file size {len}"
+        ));
+    }
+    Ok(footer)
 }
 
 fn is_utc(tz: &str) -> bool {
