@@ -1,8 +1,10 @@
 //! Reading traces: format checks first, then typed columns one row group at a time.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use std::collections::HashMap;
 
@@ -16,6 +18,7 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Result, TraceError};
 use crate::metadata::RunMetadata;
@@ -238,15 +241,18 @@ impl TraceReader {
         let source = &self.sources[unit.source];
         let path = &source.path;
         let file = File::open(path).map_err(|e| TraceError::io(path, e))?;
+        let len = file.metadata().map_err(|e| TraceError::io(path, e))?.len();
         let batch_rows = usize::try_from(unit.rows)
             .unwrap_or(BATCH_ROWS)
             .clamp(1, BATCH_ROWS);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, source.arrow.clone())
-            .with_projection(source.projection.clone())
-            .with_row_groups(vec![unit.row_group])
-            .with_batch_size(batch_rows)
-            .build()
-            .map_err(|e| TraceError::parquet(path, e))?;
+        let budgeted = BudgetedFile::new(file, len);
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(budgeted, source.arrow.clone())
+                .with_projection(source.projection.clone())
+                .with_row_groups(vec![unit.row_group])
+                .with_batch_size(batch_rows)
+                .build()
+                .map_err(|e| TraceError::parquet(path, e))?;
         let capacity = usize::try_from(unit.rows).unwrap_or(0).min(1 << 24);
         let mut out = SampleColumns {
             time_ns: Vec::with_capacity(capacity),
@@ -476,6 +482,70 @@ fn append_labels(
         out.label.push(mapped);
     }
     Ok(())
+}
+
+/// A file for the Parquet decoder with an I/O budget. Some corrupt pages make parquet's page
+/// reader loop forever on reads at the end of the file (found by fuzzing); every read call
+/// costs at least 4 KiB of a budget of 4x the file size + 16 MiB, so such a loop ends in an
+/// error after a few thousand calls while an honest read of a row group never comes close.
+struct BudgetedFile {
+    file: File,
+    budget: Arc<AtomicI64>,
+}
+
+impl BudgetedFile {
+    fn new(file: File, len: u64) -> Self {
+        let budget = (len as i64).saturating_mul(4).saturating_add(16 << 20);
+        BudgetedFile {
+            file,
+            budget: Arc::new(AtomicI64::new(budget)),
+        }
+    }
+}
+
+struct BudgetedRead<R> {
+    inner: R,
+    budget: Arc<AtomicI64>,
+}
+
+impl<R: Read> Read for BudgetedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let cost = n.max(4096) as i64;
+        if self.budget.fetch_sub(cost, Ordering::Relaxed) < cost {
+            return Err(io::Error::other(
+                "the pages never end (corrupt page headers): read far more than the file holds",
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl Length for BudgetedFile {
+    fn len(&self) -> u64 {
+        Length::len(&self.file)
+    }
+}
+
+impl ChunkReader for BudgetedFile {
+    type T = BudgetedRead<BufReader<File>>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(BudgetedRead {
+            inner: self.file.get_read(start)?,
+            budget: self.budget.clone(),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let cost = length.max(4096) as i64;
+        if self.budget.fetch_sub(cost, Ordering::Relaxed) < cost {
+            return Err(parquet::errors::ParquetError::General(
+                "read far more than the file holds (corrupt page headers)".into(),
+            ));
+        }
+        self.file.get_bytes(start, length)
+    }
 }
 
 fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
