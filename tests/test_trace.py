@@ -189,18 +189,9 @@ def test_write_failure_mid_run_warns_and_keeps_the_program_running(tmp_path: Pat
     assert "WARNING RuntimeWarning gilknocker: writing the trace failed" in result.stdout
     assert "File too large" in result.stdout
     # What was written before the failure is still readable (from the parts left behind).
-    check = run_python(
-        """
-        import gilknocker
-        df = gilknocker.load("run.parquet")
-        print("ROWS", len(df), df.attrs["complete"])
-        """,
-        cwd=tmp_path,
-    )
-    assert check.returncode == 0, check.stderr
-    rows, complete = check.stdout.split("ROWS")[1].split()
-    assert int(rows) > 0
-    assert complete == "False"
+    df = gilknocker.load(tmp_path / "run.parquet")
+    assert len(df) > 0
+    assert df.attrs["complete"] is False
 
 
 def test_knocker_slows_down_while_idle_and_records_each_knocks_interval(
