@@ -237,7 +237,8 @@ def test_many_cycles_leave_no_threads_behind() -> None:
         k = Knocker(polling_interval_micros=50)
         k.start()
         k.stop()
-    assert native_thread_count() == before
+    # A leak grows the count by up to 100; threads of earlier tests may still be exiting.
+    assert native_thread_count() <= before
 
 
 def test_a_started_knocker_without_a_reference_keeps_running(trace_path) -> None:
