@@ -8,6 +8,7 @@ interpreter), so every workload below is the same code for both tools.
 
 from __future__ import annotations
 
+import abc
 import ctypes
 import json
 import os
@@ -43,12 +44,14 @@ class Helper:
         ]
 
 
-class Workload:
-    def start(self) -> None:
-        raise NotImplementedError
+class Workload(abc.ABC):
+    """A background load started before the recorder and stopped after it."""
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
 
 
 class Idle(Workload):
