@@ -122,7 +122,8 @@ impl Figures {
             None => (None, None),
         };
         let contention_metric = match window_ns {
-            Some(window) if samples > 0 => Some(scan.wait.sum_ns as f64 / window),
+            // GIL waits only: preempted knocks did not wait for the GIL (trace `blocked`).
+            Some(window) if samples > 0 => Some(gil_wait_ns(scan) / window),
             _ => None,
         };
         Figures {
@@ -138,6 +139,11 @@ impl Figures {
             long_wait_fraction: finite(scan.busy.long_wait_fraction()),
         }
     }
+}
+
+/// Total wait of the knocks that waited for the GIL (all knocks minus those preempted).
+fn gil_wait_ns(scan: &TraceScan) -> f64 {
+    (scan.wait.sum_ns as f64 - scan.busy.preempted_wait_ns).max(0.0)
 }
 
 /// The window time the 0.4.2 contention metric divides by, and where it came from: the
@@ -537,7 +543,7 @@ fn combine(scans: &[TraceScan]) -> Figures {
         }
         if let Some((window, source)) = contention_window(scan) {
             if scan.samples() > 0 {
-                wait_total += scan.wait.sum_ns as f64;
+                wait_total += gil_wait_ns(scan);
                 window_total += window;
                 if !window_sources.contains(&source) {
                     window_sources.push(source);

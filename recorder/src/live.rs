@@ -249,13 +249,16 @@ impl Live {
         self.closed_window_ns + open
     }
 
-    /// gilknocker 0.4.2's metric: total wait / total sampling time, since start or reset.
+    /// gilknocker 0.4.2's metric: total GIL wait / total sampling time, since start or reset.
     pub fn contention_metric(&self) -> f64 {
         let window = self.window_ns_total();
         if window == 0 {
             return 0.0;
         }
-        (self.counters.wait_ns_total as f64 / window as f64).min(1.0)
+        // Only GIL waits: a knock whose thread was preempted did not wait for the GIL.
+        let gil_wait =
+            (self.counters.wait_ns_total as f64 - self.estimator.preempted_wait_ns).max(0.0);
+        (gil_wait / window as f64).min(1.0)
     }
 
     /// Forget everything measured so far (a window in progress restarts at `now_ns`).
@@ -363,6 +366,17 @@ mod tests {
         live.knocked(11_000, 0, 0, 1_000, None);
         // Open window counts up to the last knock's end: 4000 + 1000.
         assert_eq!(live.window_ns_total(), 5_000);
+    }
+
+    #[test]
+    fn preempted_knocks_do_not_count_as_gil_wait() {
+        let mut live = Live::new(1_000, 5_000);
+        live.window_opened(0);
+        live.knocked(1_000, 2_000_000, 0, 1_000, Some(false)); // the knocker was preempted
+        live.knocked(3_000_000, 1_000_000, 0, 1_000, Some(true)); // a real GIL wait
+        live.window_closed(0, 4_000_000);
+        assert_eq!(live.contention_metric(), 1_000_000.0 / 4_000_000.0);
+        assert_eq!(live.snapshot().preempted_knocks, 1);
     }
 
     #[test]

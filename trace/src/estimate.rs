@@ -34,6 +34,9 @@ pub struct BusyEstimator {
     pub long_wait_slots: f64,
     /// Long knocks that did not block on the GIL (the knocker was preempted).
     pub preempted_knocks: u64,
+    /// Their waits, in ns: not GIL waits, so left out of wait-based figures such as
+    /// gilknocker 0.4.2's contention metric.
+    pub preempted_wait_ns: f64,
 }
 
 impl BusyEstimator {
@@ -47,6 +50,7 @@ impl BusyEstimator {
             busy_slots: 0.0,
             long_wait_slots: 0.0,
             preempted_knocks: 0,
+            preempted_wait_ns: 0.0,
         }
     }
 
@@ -73,6 +77,7 @@ impl BusyEstimator {
         self.knocks += 1;
         if blocked == Some(false) && wait > self.threshold_ns {
             self.preempted_knocks += 1;
+            self.preempted_wait_ns += wait as f64;
             self.slots += own;
             return;
         }
@@ -94,6 +99,7 @@ impl BusyEstimator {
         self.busy_slots += other.busy_slots;
         self.long_wait_slots += other.long_wait_slots;
         self.preempted_knocks += other.preempted_knocks;
+        self.preempted_wait_ns += other.preempted_wait_ns;
     }
 
     /// Estimated fraction of time the GIL was busy (NaN without knocks).
@@ -218,6 +224,7 @@ mod tests {
         e.add_knock(3_000_000, 1_000_000, Some(true)); // waited 3 ms for the GIL
         e.add_knock(100, 1_000_000, None);
         assert_eq!(e.preempted_knocks, 1);
+        assert_eq!(e.preempted_wait_ns, 3_000_000.0);
         assert_eq!(e.busy_knocks, 1);
         // busy: 1 + 3 slots; all: 1 (preempted) + 4 + 1.0001
         assert!((e.busy_fraction() - 4.0 / 6.0001).abs() < 1e-9);
