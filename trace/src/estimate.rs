@@ -169,7 +169,11 @@ pub fn wilson_interval(p: f64, n: f64, z: f64) -> (f64, f64) {
     let denom = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denom;
     let half = z * ((p * (1.0 - p) / n) + z2 / (4.0 * n * n)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    // At p = 0 or 1 the bound equals p only up to rounding (1 - 1e-16): keep p inside.
+    (
+        (centre - half).clamp(0.0, 1.0).min(p),
+        (centre + half).clamp(0.0, 1.0).max(p),
+    )
 }
 
 #[cfg(test)]
@@ -250,6 +254,16 @@ mod tests {
         let mut free = Vec::new();
         request_waits(150, 1_000_000, 1_000_000, |v, c| free.push((v, c)));
         assert_eq!(free, vec![(150, 64)]);
+    }
+
+    #[test]
+    fn the_interval_always_contains_the_estimate() {
+        for n in [1.0, 7.0, 21.0, 1000.0] {
+            for p in [0.0, 1.0, 0.5, 1.0 - 1e-12] {
+                let (lo, hi) = wilson_interval(p, n, 1.96);
+                assert!(0.0 <= lo && lo <= p && p <= hi && hi <= 1.0, "{p} {n}: {lo} {hi}");
+            }
+        }
     }
 
     #[test]
