@@ -261,7 +261,10 @@ mod tests {
         for n in [1.0, 7.0, 21.0, 1000.0] {
             for p in [0.0, 1.0, 0.5, 1.0 - 1e-12] {
                 let (lo, hi) = wilson_interval(p, n, 1.96);
-                assert!(0.0 <= lo && lo <= p && p <= hi && hi <= 1.0, "{p} {n}: {lo} {hi}");
+                assert!(
+                    0.0 <= lo && lo <= p && p <= hi && hi <= 1.0,
+                    "{p} {n}: {lo} {hi}"
+                );
             }
         }
     }
