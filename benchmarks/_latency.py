@@ -105,3 +105,39 @@ def handoff(
         return 0.0, free, 0
     h = knock_mono_ns[matched] + waits_ns[matched] - holds[i[matched], 1]
     return float(np.median(h)), free, int(matched.sum())
+
+
+def per_knock_handoff(
+    holds: np.ndarray, knock_mono_ns: np.ndarray, waits_ns: np.ndarray, threshold_ns: float
+) -> np.ndarray:
+    """Each busy knock's exact hand-off (0 for the others): the part of its wait after the
+    hold it met ended, i.e. time the GIL was free while the knocker had not yet run."""
+    out = np.zeros(len(waits_ns), dtype=np.float64)
+    if len(holds) == 0 or len(waits_ns) == 0:
+        return out
+    i = np.searchsorted(holds[:, 0], knock_mono_ns, side="right") - 1
+    ok = i >= 0
+    inside = np.zeros(len(waits_ns), dtype=bool)
+    inside[ok] = knock_mono_ns[ok] < holds[i[ok], 1]
+    matched = inside & (waits_ns > threshold_ns)
+    h = knock_mono_ns[matched] + waits_ns[matched] - holds[i[matched], 1]
+    out[matched] = np.clip(h, 0, waits_ns[matched])
+    return out
+
+
+def busy_estimate(
+    waits_ns: np.ndarray,
+    intervals_ns: np.ndarray,
+    preempted: np.ndarray,
+    not_busy_ns: np.ndarray,
+    nominal_ns: float,
+    threshold_ns: float,
+) -> float:
+    """The recorder's busy-fraction estimator (trace/src/estimate.rs), re-done offline so the
+    part of busy knocks' waits given in ``not_busy_ns`` can be counted as free time."""
+    own = intervals_ns / nominal_ns
+    busy = ~preempted & (waits_ns > threshold_ns)
+    slots = np.where(preempted & (waits_ns > threshold_ns), own, own + waits_ns / nominal_ns)
+    gil = np.maximum(waits_ns - not_busy_ns, 0)
+    busy_slots = np.where(busy, own + gil / nominal_ns, 0.0)
+    return float(busy_slots.sum() / slots.sum())

@@ -195,12 +195,13 @@ pub fn write_chrome_trace(
     };
     let result = for_each_unit(reader, progress, |columns| {
         text.clear();
-        for (((&time, &wait), &interval), &blocked) in columns
+        for ((((&time, &wait), &interval), &blocked), &runnable) in columns
             .time_ns
             .iter()
             .zip(&columns.wait_ns)
             .zip(&columns.interval_ns)
             .zip(&columns.blocked)
+            .zip(&columns.runnable_ns)
         {
             let origin = *origin.get_or_insert(time);
             let relative = time.saturating_sub(origin);
@@ -210,7 +211,7 @@ pub fn write_chrome_trace(
                 bucket = template;
                 bucket_start = this_bucket;
             }
-            bucket.add_knock(wait, interval, blocked);
+            bucket.add_knock_runnable(wait, interval, blocked, runnable);
             if wait < options.min_wait_ns {
                 continue;
             }

@@ -143,7 +143,7 @@ impl Figures {
 
 /// Total wait of the knocks that waited for the GIL (all knocks minus those preempted).
 fn gil_wait_ns(scan: &TraceScan) -> f64 {
-    (scan.wait.sum_ns as f64 - scan.busy.preempted_wait_ns).max(0.0)
+    (scan.wait.sum_ns as f64 - scan.busy.not_gil_wait_ns).max(0.0)
 }
 
 /// The window time the 0.4.2 contention metric divides by, and where it came from: the

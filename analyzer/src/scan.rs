@@ -282,10 +282,19 @@ impl GroupAccumulator {
 
     /// Add knocks (waits already checked to be plausible); call [`Self::finish`] once after
     /// the last.
-    fn add_all(&mut self, waits: &[i64], intervals: &[i64], blocked: &[Option<bool>]) {
+    fn add_all(
+        &mut self,
+        waits: &[i64],
+        intervals: &[i64],
+        blocked: &[Option<bool>],
+        runnable: &[Option<i64>],
+    ) {
         self.wait.add_all(waits);
-        for ((&wait, &interval), &blocked) in waits.iter().zip(intervals).zip(blocked) {
-            self.busy.add_knock(wait, interval, blocked);
+        for (((&wait, &interval), &blocked), &runnable) in
+            waits.iter().zip(intervals).zip(blocked).zip(runnable)
+        {
+            self.busy
+                .add_knock_runnable(wait, interval, blocked, runnable);
             self.request_wait.add(wait, interval);
         }
     }
@@ -385,7 +394,13 @@ impl TimelineColumn {
     }
 
     #[inline]
-    fn add(&mut self, wait_ns: i64, interval_ns: i64, blocked: Option<bool>) {
+    fn add(
+        &mut self,
+        wait_ns: i64,
+        interval_ns: i64,
+        blocked: Option<bool>,
+        runnable_ns: Option<i64>,
+    ) {
         if self.bins.is_empty() {
             self.bins = vec![0; LOG_BINS];
         }
@@ -393,7 +408,8 @@ impl TimelineColumn {
         self.min_ns = self.min_ns.min(wait_ns);
         self.max_ns = self.max_ns.max(wait_ns);
         self.bins[log_bin(wait_ns)] += 1;
-        self.busy.add_knock(wait_ns, interval_ns, blocked);
+        self.busy
+            .add_knock_runnable(wait_ns, interval_ns, blocked, runnable_ns);
     }
 
     fn merge(&mut self, other: &TimelineColumn) {
@@ -474,14 +490,15 @@ impl TimelineAccumulator {
             let offset = time.saturating_sub(start_ns).max(0) as f64;
             ((offset * scale) as usize).min(last)
         };
-        for (((&time, &wait), &interval), &blocked) in columns
+        for ((((&time, &wait), &interval), &blocked), &runnable) in columns
             .time_ns
             .iter()
             .zip(&columns.wait_ns)
             .zip(&columns.interval_ns)
             .zip(&columns.blocked)
+            .zip(&columns.runnable_ns)
         {
-            self.columns[column_of(time)].add(wait, interval, blocked);
+            self.columns[column_of(time)].add(wait, interval, blocked, runnable);
         }
         // Labels, counted per run of one label within one column (labels change rarely).
         let mut run: Option<(usize, Option<u32>, u64)> = None;
@@ -801,14 +818,18 @@ fn fold_unit(
     // Each knock stands for the interval it was scheduled with (the recorder knocks less often
     // while the GIL stays free), not for the trace's nominal polling interval.
     // A long knock that did not block on the GIL was the knocker being preempted: the
-    // estimator counts it as free (trace/src/estimate.rs, `add_knock`).
-    for ((&wait, &interval), &blocked) in columns
+    // estimator counts it as free, and the time a knocker was runnable but not running as
+    // free time (trace/src/estimate.rs, `add_knock_runnable`).
+    for (((&wait, &interval), &blocked), &runnable) in columns
         .wait_ns
         .iter()
         .zip(&columns.interval_ns)
         .zip(&columns.blocked)
+        .zip(&columns.runnable_ns)
     {
-        partial.busy.add_knock(wait, interval, blocked);
+        partial
+            .busy
+            .add_knock_runnable(wait, interval, blocked, runnable);
         partial.request_wait.add(wait, interval);
     }
     if let Some(timeline) = &mut partial.timeline {
@@ -833,21 +854,23 @@ fn fold_labels(
     // Slot `columns.labels.len()` holds the unlabelled knocks (and any out-of-range index,
     // which the reader should never produce).
     let unlabelled = columns.labels.len();
-    type Part = (Vec<i64>, Vec<i64>, Vec<Option<bool>>);
-    let mut parts: Vec<Part> = vec![(Vec::new(), Vec::new(), Vec::new()); unlabelled + 1];
-    for (((&wait, &interval), label), &blocked) in columns
+    type Part = (Vec<i64>, Vec<i64>, Vec<Option<bool>>, Vec<Option<i64>>);
+    let mut parts: Vec<Part> = vec![Default::default(); unlabelled + 1];
+    for ((((&wait, &interval), label), &blocked), &runnable) in columns
         .wait_ns
         .iter()
         .zip(&columns.interval_ns)
         .zip(&columns.label)
         .zip(&columns.blocked)
+        .zip(&columns.runnable_ns)
     {
         let slot = label.map_or(unlabelled, |i| (i as usize).min(unlabelled));
         parts[slot].0.push(wait);
         parts[slot].1.push(interval);
         parts[slot].2.push(blocked);
+        parts[slot].3.push(runnable);
     }
-    for (slot, (waits, intervals, blocked)) in parts.iter().enumerate() {
+    for (slot, (waits, intervals, blocked, runnable)) in parts.iter().enumerate() {
         if waits.is_empty() {
             continue;
         }
@@ -868,7 +891,7 @@ fn fold_labels(
         labels
             .entry(key)
             .or_insert_with(new_group)
-            .add_all(waits, intervals, blocked);
+            .add_all(waits, intervals, blocked, runnable);
     }
 }
 
@@ -908,7 +931,7 @@ mod tests {
     #[test]
     fn column_quantiles_are_close() {
         let mut column = TimelineColumn::new(BusyEstimator::new(1000, 5000));
-        (1..=1000).for_each(|w| column.add(w * 1000, 1000, None));
+        (1..=1000).for_each(|w| column.add(w * 1000, 1000, None, None));
         let p50 = column.quantile_ns(0.5);
         assert!((p50 / 500_000.0 - 1.0).abs() < 0.03, "{p50}");
         assert_eq!(column.quantile_ns(1.0), 1_000_000.0);

@@ -26,10 +26,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Pause between knocks of a continuous recording (mean, with jitter).
 DEFAULT_POLLING_INTERVAL_MICROS = 1000
-#: Mean pause while the GIL stays free: every knock wakes a thread, which costs ~20 µs of CPU
-#: on a VM, so an idle program is sampled at 50 Hz (about 1 ms of CPU per second) and a busy one
-#: at 1 kHz. Each knock carries its interval, so the busy fraction stays unbiased.
-DEFAULT_IDLE_INTERVAL_MICROS = 20_000
+#: Mean pause while the GIL stays free: every knock wakes a thread, which costs 50-70 µs of CPU
+#: after a long sleep on a VM (a bare nanosleep loop: 48 µs), so an idle program is sampled at
+#: 20 Hz (about 1.3 ms of CPU per second) and a busy one at 1 kHz. Each knock carries its
+#: interval, so the busy fraction stays unbiased.
+DEFAULT_IDLE_INTERVAL_MICROS = 50_000
 #: How long after the last knock that found the GIL busy the knocker keeps the fast pace.
 DEFAULT_IDLE_AFTER_MS = 250
 #: A knock that waits longer than this found the GIL busy.
@@ -39,8 +40,16 @@ DEFAULT_PART_INTERVAL_MS = 500
 DEFAULT_QUEUE_CAPACITY = 1 << 16
 #: How long stop() waits for the threads and the final merge before warning and returning.
 DEFAULT_STOP_TIMEOUT_S = 60.0
-# The writer wakes this often to drain the queue (65536 samples = 100 ms at 650k knocks/s).
-_DRAIN_INTERVAL_NS = 100_000_000
+# The writer never drains the queue more often than this (each wake-up costs CPU).
+_MIN_DRAIN_INTERVAL_NS = 1_000_000
+
+
+def _drain_interval_ns(part_interval_ns: int, polling_ns: int, queue_capacity: int) -> int:
+    """How often the writer drains the queue: at least once per part, and often enough that
+    the queue gets at most a quarter full at the polling rate (defaults: every 500 ms, when
+    the queue would take 16 s to fill a quarter)."""
+    quarter_full_ns = queue_capacity * polling_ns // 4
+    return min(part_interval_ns, max(_MIN_DRAIN_INTERVAL_NS, quarter_full_ns))
 
 __all__ = [
     "DEFAULT_POLLING_INTERVAL_MICROS",
@@ -333,7 +342,9 @@ class Knocker:
             busy_threshold_ns=round(threshold * 1000),
             path=path,
             part_interval_ns=round(part_interval * 1e6),
-            drain_interval_ns=min(_DRAIN_INTERVAL_NS, round(part_interval * 1e6)),
+            drain_interval_ns=_drain_interval_ns(
+                round(part_interval * 1e6), polling * 1000, queue_capacity
+            ),
             queue_capacity=queue_capacity,
             seed=seed if seed is not None else int.from_bytes(os.urandom(8), "little"),
             python_version=platform.python_version(),

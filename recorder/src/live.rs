@@ -113,12 +113,18 @@ impl Live {
         late_ns: i64,
         interval_ns: i64,
         blocked: Option<bool>,
+        runnable_ns: Option<i64>,
     ) {
         let wait = wait_ns.max(0) as u64;
         self.histogram.saturating_record(wait.max(1));
         // A preempted knock found the GIL free: a request at that moment would not have waited.
         let preempted = blocked == Some(false) && wait_ns > self.threshold_ns;
-        let gil_wait_ns = if preempted { 0 } else { wait_ns };
+        // Time the knocker was runnable but not running was not spent waiting for the GIL.
+        let gil_wait_ns = if preempted {
+            0
+        } else {
+            gilknocker_trace::estimate::gil_wait_ns(wait_ns, runnable_ns)
+        };
         let requests = &mut self.request_histogram;
         request_waits(
             gil_wait_ns,
@@ -128,7 +134,8 @@ impl Live {
                 let _ = requests.record_n(value.clamp(1, HISTOGRAM_MAX_NS), count);
             },
         );
-        self.estimator.add_knock(wait_ns, interval_ns, blocked);
+        self.estimator
+            .add_knock_runnable(wait_ns, interval_ns, blocked, runnable_ns);
         let c = &mut self.counters;
         c.knocks += 1;
         c.wait_ns_total += wait;
@@ -257,7 +264,7 @@ impl Live {
         }
         // Only GIL waits: a knock whose thread was preempted did not wait for the GIL.
         let gil_wait =
-            (self.counters.wait_ns_total as f64 - self.estimator.preempted_wait_ns).max(0.0);
+            (self.counters.wait_ns_total as f64 - self.estimator.not_gil_wait_ns).max(0.0);
         (gil_wait / window as f64).min(1.0)
     }
 
@@ -357,13 +364,13 @@ mod tests {
     fn contention_metric_is_wait_over_window_time() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 500, 0, 1_000, None);
-        live.knocked(2_000, 1_500, 0, 1_000, None);
+        live.knocked(1_000, 500, 0, 1_000, None, None);
+        live.knocked(2_000, 1_500, 0, 1_000, None, None);
         live.window_closed(0, 4_000);
         assert_eq!(live.window_ns_total(), 4_000);
         assert_eq!(live.contention_metric(), 2_000.0 / 4_000.0);
         live.window_opened(10_000);
-        live.knocked(11_000, 0, 0, 1_000, None);
+        live.knocked(11_000, 0, 0, 1_000, None, None);
         // Open window counts up to the last knock's end: 4000 + 1000.
         assert_eq!(live.window_ns_total(), 5_000);
     }
@@ -372,8 +379,8 @@ mod tests {
     fn preempted_knocks_do_not_count_as_gil_wait() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 2_000_000, 0, 1_000, Some(false)); // the knocker was preempted
-        live.knocked(3_000_000, 1_000_000, 0, 1_000, Some(true)); // a real GIL wait
+        live.knocked(1_000, 2_000_000, 0, 1_000, Some(false), None); // the knocker was preempted
+        live.knocked(3_000_000, 1_000_000, 0, 1_000, Some(true), None); // a real GIL wait
         live.window_closed(0, 4_000_000);
         assert_eq!(live.contention_metric(), 1_000_000.0 / 4_000_000.0);
         assert_eq!(live.snapshot().preempted_knocks, 1);
@@ -383,13 +390,13 @@ mod tests {
     fn reset_forgets_waits_but_not_drops() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 900_000, 0, 1_000, None);
+        live.knocked(1_000, 900_000, 0, 1_000, None, None);
         live.dropped(3);
         live.reset(1_000_000);
         assert_eq!(live.contention_metric(), 0.0);
         assert_eq!(live.snapshot().knocks, 0);
         assert_eq!(live.snapshot().dropped_samples, 3);
-        live.knocked(1_001_000, 100, 0, 1_000, None);
+        live.knocked(1_001_000, 100, 0, 1_000, None, None);
         assert_eq!(live.window_ns_total(), 1_100);
         assert!(live.contention_metric() < 0.1);
     }
@@ -401,10 +408,10 @@ mod tests {
         live.started(0);
         // First 10 s: free. Next 10 s: every knock waits 5 ms (busy).
         for i in 0..10_000 {
-            live.knocked(i * 1_000_000, 100, 0, 1_000_000, None);
+            live.knocked(i * 1_000_000, 100, 0, 1_000_000, None, None);
         }
         for i in 0..1_667 {
-            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0, 1_000_000, None);
+            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0, 1_000_000, None, None);
         }
         let last10 = live.live(20 * S, 10 * S, None);
         assert!(last10.busy_fraction > 0.99, "{last10:?}");
@@ -426,7 +433,7 @@ mod tests {
         let mut live = Live::new(1_000, 0);
         live.started(0);
         for i in 0..100 {
-            live.knocked(i * 10_000, 50_000_000, 0, 1_000, None);
+            live.knocked(i * 10_000, 50_000_000, 0, 1_000, None, None);
         }
         let f = live.live(2_000_000_000, 10_000_000_000, Some(1_000_000_000));
         assert!(f.busy_fraction <= 1.0 && f.busy_fraction > 0.99);
@@ -436,7 +443,7 @@ mod tests {
     fn snapshot_percentiles_within_histogram_precision() {
         let mut live = Live::new(1_000_000, 5_000);
         for i in 1..=1000 {
-            live.knocked(i * 1_000_000, i * 1_000, 0, 1_000_000, None);
+            live.knocked(i * 1_000_000, i * 1_000, 0, 1_000_000, None, None);
         }
         let s = live.snapshot();
         assert_eq!(s.knocks, 1000);

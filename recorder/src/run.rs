@@ -131,6 +131,38 @@ struct GilProbe {
     shared: Arc<Shared>,
     /// The thread's voluntary context switches before the current knock.
     voluntary_before: Option<i64>,
+    run_delay: RunDelay,
+    /// The thread's run delay before the current knock.
+    run_delay_before: Option<i64>,
+}
+
+/// This thread's total time runnable but not running (Linux: the second field of
+/// /proc/thread-self/schedstat, in ns). Opened by the thread it measures.
+struct RunDelay {
+    #[cfg(target_os = "linux")]
+    file: Option<std::fs::File>,
+}
+
+impl RunDelay {
+    fn for_this_thread() -> Self {
+        RunDelay {
+            #[cfg(target_os = "linux")]
+            file: std::fs::File::open("/proc/thread-self/schedstat").ok(),
+        }
+    }
+
+    fn read(&self) -> Option<i64> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::FileExt;
+            let mut buf = [0u8; 128];
+            let n = self.file.as_ref()?.read_at(&mut buf, 0).ok()?;
+            let text = std::str::from_utf8(&buf[..n]).ok()?;
+            return text.split_ascii_whitespace().nth(1)?.parse().ok();
+        }
+        #[allow(unreachable_code)]
+        None
+    }
 }
 
 /// This thread's voluntary context switches (Linux: getrusage(RUSAGE_THREAD), ~1 µs).
@@ -176,8 +208,17 @@ impl Probe for GilProbe {
             .store(i64::MIN, Ordering::Release);
     }
 
-    fn prepare(&mut self) {
+    fn prepare(&mut self, fast: bool) {
         self.voluntary_before = voluntary_switches();
+        // Reading schedstat after a long sleep costs ~15 µs of CPU (cold kernel paths; ~1 µs
+        // when warm), so at the idle pace, where knocks rarely wait, the run delay is not
+        // read and long knocks record none.
+        self.run_delay_before = if fast { self.run_delay.read() } else { None };
+    }
+
+    fn runnable_ns(&mut self) -> Option<i64> {
+        let before = self.run_delay_before?;
+        Some((self.run_delay.read()? - before).max(0))
     }
 
     fn blocked(&mut self) -> Option<bool> {
@@ -214,8 +255,8 @@ struct KnockerSink {
 }
 
 /// What goes to the writer: a sample, the mean interval it was scheduled with, the label
-/// active when it began, and whether a long knock blocked on the GIL.
-type Knock = (Sample, i64, Option<Arc<str>>, Option<bool>);
+/// active when it began, whether a long knock blocked on the GIL, and how long it was runnable.
+type Knock = (Sample, i64, Option<Arc<str>>, Option<bool>, Option<i64>);
 
 impl Recorder for KnockerSink {
     #[inline]
@@ -233,6 +274,7 @@ impl Recorder for KnockerSink {
         late_ns: i64,
         interval_ns: i64,
         blocked: Option<bool>,
+        runnable_ns: Option<i64>,
     ) {
         let mut dropped = 0;
         if let Some(queue) = &self.queue {
@@ -242,13 +284,26 @@ impl Recorder for KnockerSink {
                 ),
                 wait_ns,
             };
-            match queue.try_send((sample, interval_ns, self.label.clone(), blocked)) {
+            match queue.try_send((
+                sample,
+                interval_ns,
+                self.label.clone(),
+                blocked,
+                runnable_ns,
+            )) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => dropped = 1,
             }
         }
         let mut live = self.shared.live();
-        live.knocked(start_ns, wait_ns, late_ns, interval_ns, blocked);
+        live.knocked(
+            start_ns,
+            wait_ns,
+            late_ns,
+            interval_ns,
+            blocked,
+            runnable_ns,
+        );
         if dropped > 0 {
             live.dropped(dropped);
         }
@@ -496,6 +551,8 @@ fn knocker_main(
         tstate,
         shared: shared.clone(),
         voluntary_before: None,
+        run_delay: RunDelay::for_this_thread(),
+        run_delay_before: None,
     };
     let mut clock = RealClock {
         shared: shared.clone(),
@@ -532,11 +589,11 @@ fn knocker_main(
 /// as dropped: it will never reach the trace).
 fn drain(receiver: &Receiver<Knock>, writer: &mut TraceWriter, failed: bool, shared: &Shared) {
     let mut lost = 0u64;
-    while let Ok((sample, interval_ns, label, blocked)) = receiver.try_recv() {
+    while let Ok((sample, interval_ns, label, blocked, runnable_ns)) = receiver.try_recv() {
         if failed {
             lost += 1;
         } else {
-            writer.push_knock(sample, interval_ns, label.as_deref(), blocked);
+            writer.push_knock(sample, interval_ns, label.as_deref(), blocked, runnable_ns);
         }
     }
     if lost > 0 {
@@ -626,7 +683,7 @@ mod tests {
             label: None,
         };
         for i in 0..10 {
-            sink.knocked(i * 1_000, 100, 0, 1_000_000, None);
+            sink.knocked(i * 1_000, 100, 0, 1_000_000, None, None);
         }
         let live = shared.live();
         // The live statistics see every knock; the trace gets what fit in the queue.
@@ -646,9 +703,10 @@ mod tests {
             labels: Default::default(),
             label: None,
         };
-        sink.knocked(5_000, 42, 0, 7_000, Some(true));
-        let (sample, interval, _, blocked) = rx.try_recv().unwrap();
+        sink.knocked(5_000, 42, 0, 7_000, Some(true), Some(9));
+        let (sample, interval, _, blocked, runnable) = rx.try_recv().unwrap();
         assert_eq!(blocked, Some(true));
+        assert_eq!(runnable, Some(9));
         assert_eq!(interval, 7_000);
         assert_eq!(sample.wait_ns, 42);
         assert_eq!(
@@ -693,8 +751,9 @@ mod tests {
                 wait_ns: i,
             };
             let label = (i % 3 == 0).then(|| Arc::from("phase"));
-            tx.send((sample, 1_000_000 + i % 2, label, None)).unwrap();
-            shared.live().knocked(i, i, 0, 1_000_000, None);
+            tx.send((sample, 1_000_000 + i % 2, label, None, None))
+                .unwrap();
+            shared.live().knocked(i, i, 0, 1_000_000, None, None);
         }
         shared.knocker_done.store(true, Ordering::Release);
         handle.thread().unpark();
@@ -742,6 +801,7 @@ mod tests {
                 0,
                 None,
                 None,
+                None,
             ))
             .unwrap();
         }
@@ -767,6 +827,7 @@ mod tests {
                     wait_ns: 1,
                 },
                 0,
+                None,
                 None,
                 None,
             ))

@@ -22,11 +22,18 @@ pub trait Probe {
     fn release(&mut self);
     /// Called with the GIL held, outside the measured interval (used to issue warnings).
     fn while_held(&mut self) {}
-    /// Called before each knock's start timestamp (outside the measured interval).
-    fn prepare(&mut self) {}
+    /// Called before each knock's start timestamp (outside the measured interval); `fast` is
+    /// true at the polling interval, false at the idle pace.
+    fn prepare(&mut self, _fast: bool) {}
     /// After a knock that waited longer than the busy threshold: did it block waiting for the
     /// GIL (true), or was the thread preempted (false)? None when the platform cannot tell.
     fn blocked(&mut self) -> Option<bool> {
+        None
+    }
+    /// After a knock that waited longer than the busy threshold: how long this thread was
+    /// runnable but not running during it (woken after the holder let go, or preempted).
+    /// None when the platform cannot tell.
+    fn runnable_ns(&mut self) -> Option<i64> {
         None
     }
 }
@@ -37,7 +44,8 @@ pub trait Recorder {
     fn knock_starting(&mut self) {}
     /// `start_ns` is monotonic; `wait_ns` the acquisition time; `late_ns` how long after its
     /// due time the knock began; `interval_ns` the mean interval its due time was drawn with;
-    /// `blocked` whether a long knock blocked on the GIL (see `Probe::blocked`).
+    /// `blocked` whether a long knock blocked on the GIL (see `Probe::blocked`);
+    /// `runnable_ns` how long a long knock's thread was runnable but not running.
     fn knocked(
         &mut self,
         start_ns: i64,
@@ -45,6 +53,7 @@ pub trait Recorder {
         late_ns: i64,
         interval_ns: i64,
         blocked: Option<bool>,
+        runnable_ns: Option<i64>,
     );
     /// Slots that fell due while the previous knock waited (busy) or while the knocker thread
     /// was late (missed).
@@ -150,7 +159,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             }
             clock.sleep_until(due);
         }
-        probe.prepare();
+        probe.prepare(mean == schedule.polling_ns);
         recorder.knock_starting();
         let start = clock.now_ns();
         if !probe.acquire(start) {
@@ -162,8 +171,16 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         probe.release();
         let wait = acquired - start;
         let long = wait > schedule.busy_threshold_ns;
-        let blocked = if long { probe.blocked() } else { None };
-        recorder.knocked(start, wait, start - due, mean, blocked);
+        let (blocked, runnable) = if long {
+            // Part of the wait (the probe's reading brackets the knock a little wider).
+            (
+                probe.blocked(),
+                probe.runnable_ns().map(|r| r.clamp(0, wait)),
+            )
+        } else {
+            (None, None)
+        };
+        recorder.knocked(start, wait, start - due, mean, blocked, runnable);
         // A preempted knock did not find the GIL busy: it does not keep the fast pace.
         if long && blocked != Some(false) {
             last_busy = acquired;
@@ -244,6 +261,8 @@ mod tests {
         finalizing_after: Option<usize>,
         /// Knock indexes whose long wait was a preemption.
         preempted: Vec<usize>,
+        /// What the loop said at the last `prepare`.
+        fast: bool,
     }
     impl Probe for FakeProbe {
         fn acquire(&mut self, _start_ns: i64) -> bool {
@@ -262,6 +281,14 @@ mod tests {
         fn blocked(&mut self) -> Option<bool> {
             Some(!self.preempted.contains(&(self.next - 1)))
         }
+        fn prepare(&mut self, fast: bool) {
+            self.fast = fast;
+        }
+        /// A tenth of each long wait was spent runnable (waking up); like the real probe,
+        /// only measured at the fast pace.
+        fn runnable_ns(&mut self) -> Option<i64> {
+            self.fast.then(|| self.waits[self.next - 1] / 10)
+        }
     }
 
     #[derive(Default, Debug, PartialEq)]
@@ -269,6 +296,7 @@ mod tests {
         knocks: Vec<(i64, i64, i64)>,
         intervals: Vec<i64>,
         blocked: Vec<Option<bool>>,
+        runnable: Vec<Option<i64>>,
         busy: u64,
         missed: u64,
         windows: Vec<(i64, i64)>,
@@ -282,10 +310,12 @@ mod tests {
             late_ns: i64,
             interval_ns: i64,
             blocked: Option<bool>,
+            runnable_ns: Option<i64>,
         ) {
             self.knocks.push((start_ns, wait_ns, late_ns));
             self.intervals.push(interval_ns);
             self.blocked.push(blocked);
+            self.runnable.push(runnable_ns);
         }
         fn skipped(&mut self, busy: u64, missed: u64) {
             self.busy += busy;
@@ -332,6 +362,7 @@ mod tests {
             stop: stop.clone(),
             finalizing_after,
             preempted,
+            fast: false,
         };
         let mut log = Log::default();
         let mut intervals = Intervals::new(schedule.jitter, 7);
@@ -427,7 +458,15 @@ mod tests {
         let waits = vec![0, 0, 60, 0, 0, 0];
         let (log, _) = run_full(schedule, waits, 0, None, vec![2]);
         assert_eq!(log.blocked, vec![None, None, Some(false), None, None, None]);
+        // Only long knocks ask how long the thread was runnable (the fake says a tenth).
+        assert_eq!(log.runnable, vec![None, None, Some(6), None, None, None]);
         assert_eq!(log.intervals, vec![100, 100, 100, 1000, 1000, 1000]);
+        // A long knock at the idle pace: the probe is told it is not fast, and measures no
+        // runnable time then.
+        let (log, _) = run_full(schedule, vec![0, 0, 60, 0, 0, 0, 70], 0, None, vec![2]);
+        assert_eq!(log.intervals[6], 1000);
+        assert_eq!(log.blocked[6], Some(true));
+        assert_eq!(log.runnable[6], None);
         // Had it blocked, the pace would have stayed fast for 250 ns after it.
         let (log, _) = run_full(schedule, vec![0, 0, 60, 0, 0, 0], 0, None, vec![]);
         assert_eq!(log.blocked[2], Some(true));

@@ -34,9 +34,10 @@ pub struct BusyEstimator {
     pub long_wait_slots: f64,
     /// Long knocks that did not block on the GIL (the knocker was preempted).
     pub preempted_knocks: u64,
-    /// Their waits, in ns: not GIL waits, so left out of wait-based figures such as
-    /// gilknocker 0.4.2's contention metric.
-    pub preempted_wait_ns: f64,
+    /// Waiting that was not for the GIL, in ns: preempted knocks' whole waits plus the
+    /// runnable-but-not-running part of the others (`schema::column::RUNNABLE_NS`). Left out
+    /// of wait-based figures such as gilknocker 0.4.2's contention metric.
+    pub not_gil_wait_ns: f64,
 }
 
 impl BusyEstimator {
@@ -50,7 +51,7 @@ impl BusyEstimator {
             busy_slots: 0.0,
             long_wait_slots: 0.0,
             preempted_knocks: 0,
-            preempted_wait_ns: 0.0,
+            not_gil_wait_ns: 0.0,
         }
     }
 
@@ -72,23 +73,39 @@ impl BusyEstimator {
     /// wait says nothing about the GIL and is left out.
     #[inline]
     pub fn add_knock(&mut self, wait_ns: i64, interval_ns: i64, blocked: Option<bool>) {
+        self.add_knock_runnable(wait_ns, interval_ns, blocked, None);
+    }
+
+    /// Add a knock, also knowing how long its thread was runnable but not running during the
+    /// wait (`runnable_ns`, see `schema::column::RUNNABLE_NS`). That part of a busy knock's
+    /// wait came after the holder let go (the knocker waking up) or was a preemption: the GIL
+    /// was free for a request then, so it counts as time, but not as busy time.
+    #[inline]
+    pub fn add_knock_runnable(
+        &mut self,
+        wait_ns: i64,
+        interval_ns: i64,
+        blocked: Option<bool>,
+        runnable_ns: Option<i64>,
+    ) {
         let own = interval_ns.max(1) as f64 / self.interval_ns;
         let wait = wait_ns.max(0);
         self.knocks += 1;
         if blocked == Some(false) && wait > self.threshold_ns {
             self.preempted_knocks += 1;
-            self.preempted_wait_ns += wait as f64;
+            self.not_gil_wait_ns += wait as f64;
             self.slots += own;
             return;
         }
-        let covered = own + wait as f64 / self.interval_ns;
-        self.slots += covered;
+        self.slots += own + wait as f64 / self.interval_ns;
         if wait > self.threshold_ns {
+            let gil_wait = gil_wait_ns(wait, runnable_ns);
+            self.not_gil_wait_ns += (wait - gil_wait) as f64;
             self.busy_knocks += 1;
-            self.busy_slots += covered;
-        }
-        if wait >= LONG_WAIT_NS {
-            self.long_wait_slots += own + (wait - LONG_WAIT_NS) as f64 / self.interval_ns;
+            self.busy_slots += own + gil_wait as f64 / self.interval_ns;
+            if gil_wait >= LONG_WAIT_NS {
+                self.long_wait_slots += own + (gil_wait - LONG_WAIT_NS) as f64 / self.interval_ns;
+            }
         }
     }
 
@@ -99,7 +116,7 @@ impl BusyEstimator {
         self.busy_slots += other.busy_slots;
         self.long_wait_slots += other.long_wait_slots;
         self.preempted_knocks += other.preempted_knocks;
-        self.preempted_wait_ns += other.preempted_wait_ns;
+        self.not_gil_wait_ns += other.not_gil_wait_ns;
     }
 
     /// Estimated fraction of time the GIL was busy (NaN without knocks).
@@ -123,6 +140,17 @@ impl BusyEstimator {
     /// one wait are not independent, so counting knocks, not slots, is the conservative choice).
     pub fn busy_fraction_ci95(&self) -> (f64, f64) {
         wilson_interval(self.busy_fraction(), self.knocks as f64, 1.96)
+    }
+}
+
+/// The part of a knock's wait spent waiting for the GIL: the wait minus the time the knocker
+/// was runnable but not running (unknown: the whole wait).
+#[inline]
+pub fn gil_wait_ns(wait_ns: i64, runnable_ns: Option<i64>) -> i64 {
+    let wait = wait_ns.max(0);
+    match runnable_ns {
+        Some(r) => (wait - r.max(0)).max(0),
+        None => wait,
     }
 }
 
@@ -228,10 +256,33 @@ mod tests {
         e.add_knock(3_000_000, 1_000_000, Some(true)); // waited 3 ms for the GIL
         e.add_knock(100, 1_000_000, None);
         assert_eq!(e.preempted_knocks, 1);
-        assert_eq!(e.preempted_wait_ns, 3_000_000.0);
+        assert_eq!(e.not_gil_wait_ns, 3_000_000.0);
         assert_eq!(e.busy_knocks, 1);
         // busy: 1 + 3 slots; all: 1 (preempted) + 4 + 1.0001
         assert!((e.busy_fraction() - 4.0 / 6.0001).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_runnable_part_of_a_wait_is_time_but_not_busy_time() {
+        // Two busy knocks of 3 ms, one of which spent 1 ms runnable after the holder let go
+        // (or preempted mid-wait), plus one free knock.
+        let mut e = BusyEstimator::new(1_000_000, 5_000);
+        e.add_knock_runnable(3_000_000, 1_000_000, Some(true), Some(1_000_000));
+        e.add_knock_runnable(3_000_000, 1_000_000, Some(true), Some(0));
+        e.add_knock_runnable(100, 1_000_000, None, None);
+        assert_eq!(e.busy_knocks, 2);
+        assert_eq!(e.not_gil_wait_ns, 1_000_000.0);
+        // busy: (1 + 2) + (1 + 3) slots; all: 4 + 4 + 1.0001
+        assert!((e.busy_fraction() - 7.0 / 9.0001).abs() < 1e-9);
+        // Without the column the same knocks read as before: every long wait busy.
+        let mut old = BusyEstimator::new(1_000_000, 5_000);
+        old.add_knock(3_000_000, 1_000_000, Some(true));
+        old.add_knock(3_000_000, 1_000_000, Some(true));
+        old.add_knock(100, 1_000_000, None);
+        assert!((old.busy_fraction() - 8.0 / 9.0001).abs() < 1e-9);
+        // The runnable time can never make the busy part negative.
+        assert_eq!(gil_wait_ns(2_000, Some(5_000)), 0);
+        assert_eq!(gil_wait_ns(-3, None), 0);
     }
 
     #[test]

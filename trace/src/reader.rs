@@ -47,6 +47,9 @@ pub struct SampleColumns {
     pub labels: Vec<String>,
     /// Whether each long knock blocked on the GIL (see `schema::column::BLOCKED`).
     pub blocked: Vec<Option<bool>>,
+    /// How long each long knock's thread was runnable but not running (see
+    /// `schema::column::RUNNABLE_NS`).
+    pub runnable_ns: Vec<Option<i64>>,
 }
 
 impl SampleColumns {
@@ -261,6 +264,7 @@ impl TraceReader {
             label: Vec::with_capacity(capacity),
             labels: Vec::new(),
             blocked: Vec::with_capacity(capacity),
+            runnable_ns: Vec::with_capacity(capacity),
         };
         let mut label_index: HashMap<String, u32> = HashMap::new();
         for batch in reader {
@@ -274,6 +278,7 @@ impl TraceReader {
             )?;
             append_labels(path, &batch, &mut out, &mut label_index)?;
             append_blocked(path, &batch, &mut out)?;
+            append_runnable(path, &batch, &mut out)?;
             if out.len() as i64 > unit.rows {
                 return Err(TraceError::invalid(
                     path,
@@ -329,6 +334,7 @@ impl TraceReader {
             all.label
                 .extend(unit.label.iter().map(|k| k.map(|k| remap[k as usize])));
             all.blocked.extend_from_slice(&unit.blocked);
+            all.runnable_ns.extend_from_slice(&unit.runnable_ns);
         }
         Ok(all)
     }
@@ -422,6 +428,22 @@ fn append_blocked(path: &Path, batch: &RecordBatch, out: &mut SampleColumns) -> 
                 .downcast_ref::<BooleanArray>()
                 .ok_or_else(|| TraceError::invalid(path, "column 'blocked' must be Boolean"))?;
             out.blocked.extend(flags.iter());
+        }
+    }
+    Ok(())
+}
+
+fn append_runnable(path: &Path, batch: &RecordBatch, out: &mut SampleColumns) -> Result<()> {
+    match batch.column_by_name(column::RUNNABLE_NS) {
+        None => out
+            .runnable_ns
+            .extend(std::iter::repeat_n(None, batch.num_rows())),
+        Some(column) => {
+            let values = column
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| TraceError::invalid(path, "column 'runnable_ns' must be Int64"))?;
+            out.runnable_ns.extend(values.iter());
         }
     }
     Ok(())
@@ -646,6 +668,17 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
                 return Err(TraceError::invalid(
                     path,
                     format!("column 'blocked' must be Boolean, found {other}"),
+                ))
+            }
+        }
+    }
+    if let Ok(runnable_index) = schema.index_of(column::RUNNABLE_NS) {
+        match schema.field(runnable_index).data_type() {
+            DataType::Int64 => roots.push(runnable_index),
+            other => {
+                return Err(TraceError::invalid(
+                    path,
+                    format!("column 'runnable_ns' must be Int64, found {other}"),
                 ))
             }
         }

@@ -58,6 +58,13 @@ pub mod column {
     /// short knocks or where the platform cannot tell (Boolean, nullable). Optional for readers:
     /// absent means every long wait counts as busy.
     pub const BLOCKED: &str = "blocked";
+    /// For knocks that waited longer than the busy threshold: how much of the wait the knocker
+    /// thread spent runnable but not running, in nanoseconds (Linux schedstat `run_delay`):
+    /// waking up after the holder let go, or being preempted. The GIL was not what it waited
+    /// for then, so the busy-fraction estimate counts that time as free (`wait_ns` keeps the
+    /// whole wait). Null for short knocks or where the platform cannot tell (Int64, nullable).
+    /// Optional for readers: absent means unknown (then `blocked` decides).
+    pub const RUNNABLE_NS: &str = "runnable_ns";
 }
 
 /// Key-value metadata keys (all under [`KEY_PREFIX`]).
@@ -135,5 +142,6 @@ pub fn arrow_schema() -> SchemaRef {
             true,
         ),
         Field::new(column::BLOCKED, DataType::Boolean, true),
+        Field::new(column::RUNNABLE_NS, DataType::Int64, true),
     ]))
 }

@@ -364,3 +364,32 @@ fn labels_round_trip_and_unlabelled_knocks_read_as_none() {
     assert_eq!(names, labels);
     assert_eq!(all.interval_ns, vec![1_000; 5]);
 }
+
+#[test]
+fn blocked_and_runnable_round_trip_across_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runnable.parquet");
+    let mut w = TraceWriter::create(&path).unwrap();
+    let knocks = [
+        (100, None, None),
+        (3_000_000, Some(true), Some(40_000)),
+        (2_000_000, Some(false), Some(1_999_000)),
+        (7_000, Some(true), None),
+    ];
+    for (i, &(wait_ns, blocked, runnable)) in knocks.iter().enumerate() {
+        let sample = Sample {
+            time_ns: i as i64,
+            wait_ns,
+        };
+        w.push_knock(sample, 1_000, None, blocked, runnable);
+        if i == 1 {
+            w.write_part(&meta()).unwrap();
+        }
+    }
+    w.finish(&meta()).unwrap();
+    let all = TraceReader::open(&path).unwrap().read_all().unwrap();
+    let blocked: Vec<_> = knocks.iter().map(|k| k.1).collect();
+    let runnable: Vec<_> = knocks.iter().map(|k| k.2).collect();
+    assert_eq!(all.blocked, blocked);
+    assert_eq!(all.runnable_ns, runnable);
+}
