@@ -316,12 +316,13 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
             pre = (df["blocked"] == False).to_numpy()  # noqa: E712 (nullable column)
             runnable = df["runnable_ns"].fillna(0).to_numpy(dtype=np.float64)
             exact = per_knock_handoff(holds, mono, waits, threshold)
+            long = wt > threshold
             est = {
                 "offline": busy_estimate(wt, iv, pre, runnable, interval, threshold),
                 "offline_no_runnable": busy_estimate(wt, iv, pre, 0 * wt, interval, threshold),
                 "exact_handoff_removed": busy_estimate(wt, iv, pre, exact, interval, threshold),
                 "exact_handoff_mean_ns": float(exact[exact > 0].mean()) if (exact > 0).any() else 0,
-                "runnable_mean_ns": float(runnable[wt > threshold].mean()) if (wt > threshold).any() else 0,
+                "runnable_mean_ns": float(runnable[long].mean()) if long.any() else 0,
             }
             size = os.path.getsize(spec["trace"])
             out["trace"] = {

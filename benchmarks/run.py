@@ -210,9 +210,7 @@ def measure_intervals(run: Runner, seconds: float, idle_seconds: float) -> list[
             r = run("ours", spec, timeout=seconds + 60)
             if ok(r):
                 acc.append(r)
-        idle = run(
-            "ours", {"kind": "cost_idle", "seconds": idle_seconds, "options": options}, 120
-        )
+        idle = run("ours", {"kind": "cost_idle", "seconds": idle_seconds, "options": options}, 120)
         rows.append({"polling_us": polling, "accuracy": acc, "idle": idle})
     return rows
 
@@ -696,9 +694,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             }
         }
         results["accuracy"] = measure_accuracy(run, seconds, SMOKE_DUTY if smoke else DUTY)
-        results["intervals"] = measure_intervals(
-            run, 0.3 if smoke else 3.0, 0.3 if smoke else 6.0
-        )
+        results["intervals"] = measure_intervals(run, 0.3 if smoke else 3.0, 0.3 if smoke else 6.0)
         results["aliasing"] = measure_aliasing(run, 0.3 if smoke else 2.0, 1 if smoke else 3)
         results["idle_cost"] = measure_idle_cost(run, 0.3 if smoke else 4.0, 1 if smoke else 3)
         results["fixed_work"] = measure_fixed_work(

@@ -768,9 +768,11 @@ def fuzz_check(target: str, seconds: int) -> Result:
     before = set(artifacts.glob("*")) if artifacts.is_dir() else set()
     started = time.perf_counter()
     proc = subprocess.run(
-        ["cargo", "fuzz", "run", "--sanitizer", "none", "-O", target, str(corpus), "--"]
-        + [f"-max_total_time={seconds}", "-rss_limit_mb=1024", "-timeout=10"]
-        + ["-fork=1", "-ignore_timeouts=1"],
+        [
+            *("cargo", "fuzz", "run", "--sanitizer", "none", "-O", target, str(corpus), "--"),
+            *(f"-max_total_time={seconds}", "-rss_limit_mb=1024", "-timeout=10"),
+            *("-fork=1", "-ignore_timeouts=1"),
+        ],
         cwd=fuzz,
         env={**os.environ, "RUSTC_BOOTSTRAP": "1"},
         capture_output=True,

@@ -51,6 +51,7 @@ def _drain_interval_ns(part_interval_ns: int, polling_ns: int, queue_capacity: i
     quarter_full_ns = queue_capacity * polling_ns // 4
     return min(part_interval_ns, max(_MIN_DRAIN_INTERVAL_NS, quarter_full_ns))
 
+
 __all__ = [
     "DEFAULT_POLLING_INTERVAL_MICROS",
     "KnockKnock",
