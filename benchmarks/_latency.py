@@ -111,7 +111,9 @@ def per_knock_handoff(
     holds: np.ndarray, knock_mono_ns: np.ndarray, waits_ns: np.ndarray, threshold_ns: float
 ) -> np.ndarray:
     """Each busy knock's exact hand-off (0 for the others): the part of its wait after the
-    hold it met ended, i.e. time the GIL was free while the knocker had not yet run."""
+    last hold that ended before the knock got the GIL, i.e. time the GIL was free while the
+    knocker had not yet run. (A wait that spans several holds, because the knocker slept
+    through a short release, also has free time in between; that is not counted here.)"""
     out = np.zeros(len(waits_ns), dtype=np.float64)
     if len(holds) == 0 or len(waits_ns) == 0:
         return out
@@ -120,7 +122,11 @@ def per_knock_handoff(
     inside = np.zeros(len(waits_ns), dtype=bool)
     inside[ok] = knock_mono_ns[ok] < holds[i[ok], 1]
     matched = inside & (waits_ns > threshold_ns)
-    h = knock_mono_ns[matched] + waits_ns[matched] - holds[i[matched], 1]
+    ends = knock_mono_ns[matched] + waits_ns[matched]
+    # Holds end in order: the last hold end at or before the knock's end.
+    j = np.searchsorted(holds[:, 1], ends, side="right") - 1
+    last_end = holds[np.maximum(j, 0), 1]
+    h = np.where(j >= 0, ends - last_end, 0)
     out[matched] = np.clip(h, 0, waits_ns[matched])
     return out
 

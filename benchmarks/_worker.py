@@ -259,16 +259,23 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     probe = Probe(helper, spec["probe_gap_us"]) if spec.get("probe_gap_us") else None
     knocker = make_knocker(spec["tool"], spec.get("options", {}), spec.get("trace"))
     offset = clock_offset_ns()
+    before = set(tasks())
     # The recorder runs before the load starts and until after it ends, so it sees the whole
     # window even when the load starves this thread.
     knocker.start()
     t0 = time.monotonic_ns()
+    recorder_tids = [tid for tid in tasks() if tid not in before]
+    cpu0 = sum(task_cpu_ns(tid) for tid in recorder_tids)
     workload.start()
     if probe:
         probe.start()
     time.sleep(max(0.0, seconds - (time.monotonic_ns() - t0) / 1e9))
     t1 = time.monotonic_ns()
-    out: dict[str, Any] = {"window_s": (t1 - t0) / 1e9}
+    cpu1 = sum(task_cpu_ns(tid) for tid in recorder_tids)
+    out: dict[str, Any] = {
+        "window_s": (t1 - t0) / 1e9,
+        "recorder_cpu_ms_per_s": (cpu1 - cpu0) / 1e6 / ((t1 - t0) / 1e9),
+    }
     if spec["tool"] != "ours":
         out["contention_metric"] = knocker.contention_metric
     knocker.stop()

@@ -126,6 +126,9 @@ pub struct RequestWaitAccumulator {
     /// Longest request wait: the longest knock wait (a request arriving when that knock did).
     pub max_ns: i64,
     pub histogram: Histogram<u64>,
+    /// The request waits of the knocks themselves (one count per knock), from which
+    /// [`Self::add_spread`] adds the time each wait covered.
+    spread: Histogram<u64>,
     /// Knocks folded in.
     pub knocks: u64,
     /// Sum over knocks of the slots each stands for (its interval plus its wait, in nominal
@@ -144,6 +147,7 @@ impl RequestWaitAccumulator {
             nominal_interval_ns: nominal_interval_ns.max(1),
             max_ns: i64::MIN,
             histogram: new_histogram(),
+            spread: new_histogram(),
             knocks: 0,
             slots: 0.0,
             slots_sq: 0.0,
@@ -151,10 +155,12 @@ impl RequestWaitAccumulator {
         }
     }
 
-    /// Add one knock's own point (wait already checked to lie in `0..=MAX_PLAUSIBLE_WAIT_NS`);
-    /// the time its wait covered is added later by [`Self::add_spread`].
+    /// Add one knock's own point: `wait_ns` is what a request arriving with it waited
+    /// (`BusyEstimator::request_wait_ns`, within `0..=MAX_PLAUSIBLE_WAIT_NS`); the time its
+    /// wait covered is added later by [`Self::add_spread`].
     #[inline]
     pub fn add(&mut self, wait_ns: i64, interval_ns: i64) {
+        self.spread.saturating_record(wait_ns.max(0) as u64);
         if self.cached_interval.0 != interval_ns {
             // A knock that waited nothing is exactly its own point: ask the trace crate for
             // the weight rather than repeating its formula.
@@ -174,11 +180,11 @@ impl RequestWaitAccumulator {
         self.slots_sq += slots * slots;
     }
 
-    /// Add the time covered by the waits of every knock added, given the histogram of those
-    /// waits (same trace, so same nominal interval). Call once, after all knocks are added.
-    pub fn add_spread(&mut self, waits: &Histogram<u64>) {
+    /// Add the time covered by the waits of every knock added. Call once, after all knocks
+    /// are added.
+    pub fn add_spread(&mut self) {
         let nominal = self.nominal_interval_ns;
-        for bucket in waits.iter_recorded() {
+        for bucket in self.spread.iter_recorded() {
             let wait = bucket.value_iterated_to();
             let knocks = bucket.count_at_value();
             request_waits(wait as i64, nominal, nominal, |value, count| {
@@ -200,6 +206,8 @@ impl RequestWaitAccumulator {
         let factor = other.nominal_interval_ns as f64 / self.nominal_interval_ns as f64;
         self.slots += other.slots * factor;
         self.slots_sq += other.slots_sq * factor * factor;
+        // Knock counts, not time: no conversion.
+        let _ = self.spread.add(&other.spread);
         if other.nominal_interval_ns == self.nominal_interval_ns {
             // Same bounds on both sides: adding cannot fail.
             let _ = self.histogram.add(&other.histogram);
@@ -295,13 +303,14 @@ impl GroupAccumulator {
         {
             self.busy
                 .add_knock_runnable(wait, interval, blocked, runnable);
-            self.request_wait.add(wait, interval);
+            let request = self.busy.request_wait_ns(wait, blocked, runnable);
+            self.request_wait.add(request, interval);
         }
     }
 
     /// Add the request-wait spread of the knocks added (see [`RequestWaitAccumulator`]).
     fn finish(&mut self) {
-        self.request_wait.add_spread(&self.wait.histogram);
+        self.request_wait.add_spread();
     }
 
     /// Merge a finished group (of the same or another trace).
@@ -720,7 +729,7 @@ pub fn scan(reader: &TraceReader, options: ScanOptions, progress: &Progress) -> 
             }
         }
     }
-    total.request_wait.add_spread(&total.wait.histogram);
+    total.request_wait.add_spread();
     if let Some(labels) = &mut total.labels {
         labels.values_mut().for_each(GroupAccumulator::finish);
         fold_excess_labels(labels, &new_group);
@@ -830,7 +839,8 @@ fn fold_unit(
         partial
             .busy
             .add_knock_runnable(wait, interval, blocked, runnable);
-        partial.request_wait.add(wait, interval);
+        let request = partial.busy.request_wait_ns(wait, blocked, runnable);
+        partial.request_wait.add(request, interval);
     }
     if let Some(timeline) = &mut partial.timeline {
         timeline.add_all(columns);
@@ -942,9 +952,7 @@ mod tests {
         // Equal weights: the effective sample size is the number of knocks.
         let mut equal = RequestWaitAccumulator::new(1_000_000);
         (0..100).for_each(|_| equal.add(200, 1_000_000));
-        let mut waits = WaitAccumulator::default();
-        waits.add_all(&[200; 100]);
-        equal.add_spread(&waits.histogram);
+        equal.add_spread();
         assert_eq!(equal.histogram.len(), 100 * 64);
         assert!((equal.effective_knocks() - 100.0).abs() < 1e-9);
         // One knock carrying 10 slots among 10 carrying ~1: 20² / (100 + 10) = 3.6.
@@ -982,13 +990,33 @@ mod tests {
             request_waits(wait, interval, 1000, |v, c| direct.record_n(v, c).unwrap());
         }
         let mut two_step = RequestWaitAccumulator::new(1000);
-        let mut waits = WaitAccumulator::default();
         for &(wait, interval) in &knocks {
             two_step.add(wait, interval);
-            waits.add_all(&[wait]);
         }
-        two_step.add_spread(&waits.histogram);
+        two_step.add_spread();
         assert_eq!(two_step.histogram, direct);
+    }
+
+    #[test]
+    fn request_waits_leave_out_preemption_and_runnable_time_like_the_recorder() {
+        // A preempted 3 ms knock and a 3 ms GIL wait of which 1 ms was runnable time: the
+        // requests saw 0 and 2 ms, which is what the recorder's live figures count too.
+        let estimator = BusyEstimator::new(1_000_000, 5_000);
+        assert_eq!(estimator.request_wait_ns(3_000_000, Some(false), None), 0);
+        assert_eq!(
+            estimator.request_wait_ns(3_000_000, Some(true), Some(1_000_000)),
+            2_000_000
+        );
+        let mut group = GroupAccumulator::new(estimator, 1_000_000);
+        group.add_all(
+            &[3_000_000, 3_000_000],
+            &[1_000_000, 1_000_000],
+            &[Some(false), Some(true)],
+            &[None, Some(1_000_000)],
+        );
+        group.finish();
+        assert_eq!(group.request_wait.max_ns, 2_000_000);
+        assert!(group.request_wait.quantile_ns(1.0) <= 2_000_000);
     }
 
     #[test]

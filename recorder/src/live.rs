@@ -117,14 +117,11 @@ impl Live {
     ) {
         let wait = wait_ns.max(0) as u64;
         self.histogram.saturating_record(wait.max(1));
-        // A preempted knock found the GIL free: a request at that moment would not have waited.
-        let preempted = blocked == Some(false) && wait_ns > self.threshold_ns;
-        // Time the knocker was runnable but not running was not spent waiting for the GIL.
-        let gil_wait_ns = if preempted {
-            0
-        } else {
-            gilknocker_trace::estimate::gil_wait_ns(wait_ns, runnable_ns)
-        };
+        // A preempted knock found the GIL free, and time the knocker was runnable but not
+        // running was not spent waiting for the GIL.
+        let gil_wait_ns = self
+            .estimator
+            .request_wait_ns(wait_ns, blocked, runnable_ns);
         let requests = &mut self.request_histogram;
         request_waits(
             gil_wait_ns,
@@ -148,14 +145,24 @@ impl Live {
         self.knocks_monotonic += 1;
         // The knock's own slot belongs to its start; the slots its wait covered belong to the
         // buckets the wait spans (a 30 s pin must show in the last 10 s window).
+        let preempted = blocked == Some(false) && wait_ns > self.threshold_ns;
         let busy = wait_ns > self.threshold_ns && !preempted;
         self.add_to_bucket(start_ns, interval_ns as f64 / self.interval_ns as f64, busy);
-        let end = start_ns + gil_wait_ns.max(0);
+        // The GIL wait is busy time; the rest of the wait (runnable time) is free time; a
+        // preempted knock's wait is neither (as in the shared estimator).
+        let busy_end = start_ns + gil_wait_ns.max(0);
+        let end = if preempted {
+            start_ns
+        } else {
+            start_ns + wait_ns.max(0)
+        };
         let oldest_kept = end - LIVE_HISTORY_NS;
         let mut from = start_ns.max(oldest_kept);
         while from < end {
-            let to = ((from.div_euclid(LIVE_BUCKET_NS) + 1) * LIVE_BUCKET_NS).min(end);
-            self.add_to_bucket(from, (to - from) as f64 / self.interval_ns as f64, busy);
+            let boundary = if from < busy_end { busy_end } else { end };
+            let to = ((from.div_euclid(LIVE_BUCKET_NS) + 1) * LIVE_BUCKET_NS).min(boundary);
+            let slots = (to - from) as f64 / self.interval_ns as f64;
+            self.add_to_bucket(from, slots, busy && from < busy_end);
             from = to;
         }
         let index = end.div_euclid(LIVE_BUCKET_NS);
@@ -384,6 +391,31 @@ mod tests {
         live.window_closed(0, 4_000_000);
         assert_eq!(live.contention_metric(), 1_000_000.0 / 4_000_000.0);
         assert_eq!(live.snapshot().preempted_knocks, 1);
+    }
+
+    #[test]
+    fn the_runnable_part_of_a_wait_is_free_in_the_live_window_and_the_total() {
+        const S: i64 = 1_000_000_000;
+        let mut live = Live::new(1_000_000, 5_000);
+        live.started(0);
+        // Every knock waits 6 ms, 3 ms of it runnable (woken late after the release): with the
+        // knock's own 1 ms slot, 4 ms of every 7 are busy.
+        for i in 0..1_000 {
+            live.knocked(
+                i * 7_000_000,
+                6_000_000,
+                0,
+                1_000_000,
+                Some(true),
+                Some(3_000_000),
+            );
+        }
+        let window = live.live(7 * S, 7 * S, None);
+        assert!(
+            (window.busy_fraction - 4.0 / 7.0).abs() < 0.01,
+            "{window:?}"
+        );
+        assert!((live.snapshot().busy_fraction - 4.0 / 7.0).abs() < 1e-9);
     }
 
     #[test]

@@ -109,6 +109,22 @@ impl BusyEstimator {
         }
     }
 
+    /// What a request arriving with this knock waited for the GIL: 0 for a preempted knock
+    /// (it found the GIL free), otherwise the wait minus the runnable time (see
+    /// [`gil_wait_ns`]). Live metrics and the analyzer build request waits from this.
+    pub fn request_wait_ns(
+        &self,
+        wait_ns: i64,
+        blocked: Option<bool>,
+        runnable_ns: Option<i64>,
+    ) -> i64 {
+        if blocked == Some(false) && wait_ns > self.threshold_ns {
+            0
+        } else {
+            gil_wait_ns(wait_ns, runnable_ns)
+        }
+    }
+
     pub fn merge(&mut self, other: &BusyEstimator) {
         self.knocks += other.knocks;
         self.busy_knocks += other.busy_knocks;
