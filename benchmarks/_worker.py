@@ -332,10 +332,16 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
                 "runnable_mean_ns": float(runnable[long].mean()) if long.any() else 0,
             }
             size = os.path.getsize(spec["trace"])
+            with open(spec["trace"], "rb") as f:
+                f.seek(-8, os.SEEK_END)
+                footer = int.from_bytes(f.read(4), "little") + 8
             out["trace"] = {
                 "rows": len(df),
                 "bytes": size,
                 "bytes_per_sample": size / max(len(df), 1),
+                # The footer (schema, run metadata, statistics) is a fixed cost per file.
+                "footer_bytes": footer,
+                "data_bytes_per_sample": (size - footer - 4) / max(len(df), 1),
                 "handoff_ns": h,
                 "free_wait_ns": free,
                 "matched_knocks": matched,

@@ -189,18 +189,20 @@ def measure_accuracy(run: Runner, seconds: float, duty: list[tuple[int, int]]) -
     return rows
 
 
-INTERVALS = [200, 1000, 5000]
-INTERVAL_DUTY = [(100, 1000), (300, 400), (1000, 2000), (10000, 20000)]
+# The default (1000 µs) row comes from the main accuracy table and the idle-cost runs.
+INTERVALS = [200, 2000, 5000]
 
 
-def measure_intervals(run: Runner, seconds: float, idle_seconds: float) -> list[dict]:
-    """The polling-interval trade-off: accuracy on a few duty workloads and idle cost."""
+def measure_intervals(
+    run: Runner, seconds: float, idle_seconds: float, duty: list[tuple[int, int]]
+) -> list[dict]:
+    """The polling-interval trade-off: accuracy on the duty workloads, and idle cost."""
     rows = []
     for polling in INTERVALS:
         options = {"polling_interval_micros": polling}
         log(f"interval settings: polling {polling} µs")
         acc = []
-        for hold, period in INTERVAL_DUTY:
+        for hold, period in duty:
             spec = {
                 "kind": "accuracy",
                 "seconds": seconds,
@@ -496,16 +498,33 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", "## Interval settings: accuracy against cost", ""]
         lines += [
             "`Knocker(polling_interval_micros=...)`, other settings default (jitter, idle pace). "
-            "Busy-fraction error over duty workloads "
-            + ", ".join(f"{h}/{p} µs" for h, p in INTERVAL_DUTY)
-            + " (one run each); idle cost: the recorder's threads with the program idle (the "
-            "idle pace applies to every setting).",
+            "Busy-fraction error over the duty workloads of the first table (one run each; the "
+            "1000 µs row is that table); recorder CPU: its threads while those workloads ran; "
+            "idle cost: its threads with the program idle (the idle pace applies to every "
+            "setting, so idle cost hardly depends on it).",
             "",
             "| polling interval | mean abs. error | max error | knocks/s (busy workloads) "
             "| recorder CPU ms/s (busy workloads) | idle CPU ms/s | idle knocks/s |",
             "|---|---|---|---|---|---|---|",
         ]
-        for row in results["intervals"]:
+        default_idle = next(
+            (
+                r["runs"]
+                for r in results.get("idle_cost", [])
+                if r["label"].startswith("ours, defaults (")
+            ),
+            [],
+        )
+        default_row = {
+            "polling_us": 1000,
+            "accuracy": [
+                row["ours"]
+                for row in results["accuracy"]
+                if row["workload"]["type"] == "duty" and ok(row.get("ours"))
+            ],
+            "idle": default_idle[0] if default_idle else None,
+        }
+        for row in sorted([default_row, *results["intervals"]], key=lambda r: r["polling_us"]):
             errs = [abs(r["busy_fraction"] - r["truth_busy"]) for r in row["accuracy"]]
             rates = [r["knocks"] / r["window_s"] for r in row["accuracy"]]
             cpus = [
@@ -653,10 +672,27 @@ def render(results: dict[str, Any]) -> str:
             f"**{t['bytes_per_sample']:.2f} bytes/sample**."
         )
     if sizes:
+        data = [
+            row["ours"]["trace"]["data_bytes_per_sample"]
+            for row in results["accuracy"]
+            if ok(row.get("ours")) and "data_bytes_per_sample" in row["ours"].get("trace", {})
+        ]
+        footers = [
+            row["ours"]["trace"]["footer_bytes"]
+            for row in results["accuracy"]
+            if ok(row.get("ours")) and "footer_bytes" in row["ours"].get("trace", {})
+        ]
         lines.append(
             f"Recordings of the duty workloads above (default settings, a few thousand samples "
             f"each, so the file's fixed overhead counts): "
-            f"{median(sizes):.2f} bytes/sample median [{min(sizes):.2f}-{max(sizes):.2f}]."
+            f"{median(sizes):.2f} bytes/sample median [{min(sizes):.2f}-{max(sizes):.2f}]"
+            + (
+                f"; without the footer (schema, run metadata, statistics: "
+                f"{median(footers) / 1024:.1f} KiB per file, whatever the length of the run) "
+                f"{median(data):.2f} bytes/sample median [{min(data):.2f}-{max(data):.2f}]."
+                if data and footers
+                else "."
+            )
         )
     notes = HERE / "accuracy_notes.md"
     if notes.exists():
@@ -704,7 +740,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             }
         }
         results["accuracy"] = measure_accuracy(run, seconds, SMOKE_DUTY if smoke else DUTY)
-        results["intervals"] = measure_intervals(run, 0.3 if smoke else 3.0, 0.3 if smoke else 6.0)
+        results["intervals"] = measure_intervals(
+            run, seconds, 0.3 if smoke else 6.0, SMOKE_DUTY if smoke else DUTY
+        )
         results["aliasing"] = measure_aliasing(run, 0.3 if smoke else 2.0, 1 if smoke else 3)
         results["idle_cost"] = measure_idle_cost(run, 0.3 if smoke else 4.0, 1 if smoke else 3)
         results["fixed_work"] = measure_fixed_work(
