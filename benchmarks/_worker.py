@@ -313,7 +313,10 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
             inside = (times >= t0) & (times < t1)
             threshold = 5_000.0
             h, free, matched = handoff(holds, times[inside], waits[inside], threshold)
-            interval = float(spec["options"].get("polling_interval_micros", 1000)) * 1e3
+            import gilknocker
+
+            default_us = gilknocker.DEFAULT_POLLING_INTERVAL_MICROS
+            interval = float(spec["options"].get("polling_interval_micros", default_us)) * 1e3
             # The estimate re-done offline from the trace (check: equals get_metrics()), then
             # with each busy knock's exact hand-off (from the recorded holds) counted as free:
             # what is left of the error once the hand-off is out.

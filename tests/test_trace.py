@@ -54,7 +54,7 @@ def test_run_metadata_is_in_the_file_and_in_df_attrs(trace_path: Path) -> None:
     assert a["pid"] == os.getpid()
     assert a["recorder_version"] == gilknocker.__version__
     assert a["schedule"] == "continuous"
-    assert a["polling_interval_ns"] == 1_000_000
+    assert a["polling_interval_ns"] == gilknocker.DEFAULT_POLLING_INTERVAL_MICROS * 1000
     assert a["jitter"] is True
     assert a["knocks"] == len(df)
     assert a["end_time_ns"] >= a["start_time_ns"]
@@ -209,13 +209,14 @@ def test_knocker_slows_down_while_idle_and_records_each_knocks_interval(
         time.sleep(0.4)  # GIL free: after 50 ms the knocker slows to the idle interval
         python_threads(2, 0.6)  # busy: back to the polling interval
     df = gilknocker.load(trace_path)
-    assert set(df["interval_ns"].unique()) == {1_000_000, 50_000_000}
+    fast_ns = gilknocker.DEFAULT_POLLING_INTERVAL_MICROS * 1000
+    assert set(df["interval_ns"].unique()) == {fast_ns, 50_000_000}
     assert df.attrs["idle_interval_ns"] == 50_000_000
     assert df.attrs["idle_after_ns"] == 50_000_000
     busy = df[(df["wait_ns"] > df.attrs["busy_threshold_ns"]) & df["blocked"].ne(False)]
     # Once the GIL is busy the knocker keeps the fast pace (a rare busy knock in the idle
     # phase, e.g. the knocker preempted, was drawn at the idle pace).
-    fast = busy["interval_ns"] == 1_000_000
+    fast = busy["interval_ns"] == fast_ns
     assert fast.sum() >= 5 and fast.mean() > 0.5
     assert rec.metrics.busy_fraction > 0.2
     # The request-weighted distribution exists and is bounded by the knocks' maximum.

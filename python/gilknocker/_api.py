@@ -24,11 +24,14 @@ from gilknocker import _native
 StrPath = Union[str, "os.PathLike[str]"]
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Pause between knocks of a continuous recording (mean, with jitter).
-DEFAULT_POLLING_INTERVAL_MICROS = 1000
+#: Pause between knocks of a continuous recording (mean, with jitter). Each knock that finds the
+#: GIL busy adds the knocker's wake-up after the release (25-170 µs on a VM) to the busy time,
+#: so knocking more often adds bias and CPU while it removes noise: 2 ms was the most accurate
+#: setting on 3-s runs (docs/accuracy.md, "Interval settings") at half the CPU of 1 ms.
+DEFAULT_POLLING_INTERVAL_MICROS = 2000
 #: Mean pause while the GIL stays free: every knock wakes a thread, which costs 50-70 µs of CPU
 #: after a long sleep on a VM (a bare nanosleep loop: 48 µs), so an idle program is sampled at
-#: 20 Hz (about 1.3 ms of CPU per second) and a busy one at 1 kHz. Each knock carries its
+#: 20 Hz (about 1.3 ms of CPU per second) and a busy one at 500 Hz. Each knock carries its
 #: interval, so the busy fraction stays unbiased.
 DEFAULT_IDLE_INTERVAL_MICROS = 50_000
 #: How long after the last knock that found the GIL busy the knocker keeps the fast pace.
