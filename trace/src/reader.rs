@@ -277,8 +277,20 @@ impl TraceReader {
                 source.default_interval_ns,
             )?;
             append_labels(path, &batch, &mut out, &mut label_index)?;
-            append_blocked(path, &batch, &mut out)?;
-            append_runnable(path, &batch, &mut out)?;
+            append_nullable::<BooleanArray, _>(
+                path,
+                &batch,
+                column::BLOCKED,
+                "Boolean",
+                &mut out.blocked,
+            )?;
+            append_nullable::<Int64Array, _>(
+                path,
+                &batch,
+                column::RUNNABLE_NS,
+                "Int64",
+                &mut out.runnable_ns,
+            )?;
             if out.len() as i64 > unit.rows {
                 return Err(TraceError::invalid(
                     path,
@@ -417,33 +429,26 @@ fn append_batch(
     Ok(())
 }
 
-fn append_blocked(path: &Path, batch: &RecordBatch, out: &mut SampleColumns) -> Result<()> {
-    match batch.column_by_name(column::BLOCKED) {
-        None => out
-            .blocked
-            .extend(std::iter::repeat_n(None, batch.num_rows())),
+/// Append an optional nullable column: absent means null for every row.
+fn append_nullable<A, T>(
+    path: &Path,
+    batch: &RecordBatch,
+    name: &str,
+    type_name: &str,
+    out: &mut Vec<Option<T>>,
+) -> Result<()>
+where
+    A: Array + 'static,
+    for<'a> &'a A: IntoIterator<Item = Option<T>>,
+    T: Clone,
+{
+    match batch.column_by_name(name) {
+        None => out.extend(std::iter::repeat_n(None, batch.num_rows())),
         Some(column) => {
-            let flags = column
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| TraceError::invalid(path, "column 'blocked' must be Boolean"))?;
-            out.blocked.extend(flags.iter());
-        }
-    }
-    Ok(())
-}
-
-fn append_runnable(path: &Path, batch: &RecordBatch, out: &mut SampleColumns) -> Result<()> {
-    match batch.column_by_name(column::RUNNABLE_NS) {
-        None => out
-            .runnable_ns
-            .extend(std::iter::repeat_n(None, batch.num_rows())),
-        Some(column) => {
-            let values = column
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| TraceError::invalid(path, "column 'runnable_ns' must be Int64"))?;
-            out.runnable_ns.extend(values.iter());
+            let values = column.as_any().downcast_ref::<A>().ok_or_else(|| {
+                TraceError::invalid(path, format!("column '{name}' must be {type_name}"))
+            })?;
+            out.extend(values);
         }
     }
     Ok(())
