@@ -666,26 +666,21 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
         }
     }
     let mut roots = vec![time_index, wait_index];
-    if let Ok(blocked_index) = schema.index_of(column::BLOCKED) {
-        match schema.field(blocked_index).data_type() {
-            DataType::Boolean => roots.push(blocked_index),
-            other => {
+    // Optional columns: absent is fine, present with another type is not.
+    for (name, expected, type_name) in [
+        (column::BLOCKED, DataType::Boolean, "Boolean"),
+        (column::RUNNABLE_NS, DataType::Int64, "Int64"),
+        (column::INTERVAL_NS, DataType::Int64, "Int64"),
+    ] {
+        if let Ok(index) = schema.index_of(name) {
+            let found = schema.field(index).data_type();
+            if *found != expected {
                 return Err(TraceError::invalid(
                     path,
-                    format!("column 'blocked' must be Boolean, found {other}"),
-                ))
+                    format!("column '{name}' must be {type_name}, found {found}"),
+                ));
             }
-        }
-    }
-    if let Ok(runnable_index) = schema.index_of(column::RUNNABLE_NS) {
-        match schema.field(runnable_index).data_type() {
-            DataType::Int64 => roots.push(runnable_index),
-            other => {
-                return Err(TraceError::invalid(
-                    path,
-                    format!("column 'runnable_ns' must be Int64, found {other}"),
-                ))
-            }
+            roots.push(index);
         }
     }
     if let Ok(label_index) = schema.index_of(column::LABEL) {
@@ -701,17 +696,6 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
                 return Err(TraceError::invalid(
                     path,
                     format!("column 'label' must hold strings, found {other}"),
-                ))
-            }
-        }
-    }
-    if let Ok(interval_index) = schema.index_of(column::INTERVAL_NS) {
-        match schema.field(interval_index).data_type() {
-            DataType::Int64 => roots.push(interval_index),
-            other => {
-                return Err(TraceError::invalid(
-                    path,
-                    format!("column 'interval_ns' must be Int64, found {other}"),
                 ))
             }
         }
