@@ -264,17 +264,21 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     # window even when the load starves this thread.
     knocker.start()
     t0 = time.monotonic_ns()
-    recorder_tids = [tid for tid in tasks() if tid not in before]
-    cpu0 = sum(task_cpu_ns(tid) for tid in recorder_tids)
+    # A recorder's threads may come and go (gilknocker 0.4.2's do): count those that live
+    # through the window.
+    cpu0 = {tid: alive_task_cpu_ns(tid) for tid in tasks() if tid not in before}
     workload.start()
     if probe:
         probe.start()
     time.sleep(max(0.0, seconds - (time.monotonic_ns() - t0) / 1e9))
     t1 = time.monotonic_ns()
-    cpu1 = sum(task_cpu_ns(tid) for tid in recorder_tids)
+    cpu1 = {tid: alive_task_cpu_ns(tid) for tid in cpu0}
+    used = sum(
+        c1 - c0 for tid, c1 in cpu1.items() if c1 is not None and (c0 := cpu0[tid]) is not None
+    )
     out: dict[str, Any] = {
         "window_s": (t1 - t0) / 1e9,
-        "recorder_cpu_ms_per_s": (cpu1 - cpu0) / 1e6 / ((t1 - t0) / 1e9),
+        "recorder_cpu_ms_per_s": used / 1e6 / ((t1 - t0) / 1e9),
     }
     if spec["tool"] != "ours":
         out["contention_metric"] = knocker.contention_metric
@@ -369,6 +373,14 @@ def task_cpu_ns(tid: int) -> int:
         with open(f"/proc/self/task/{tid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) * 10**9 // os.sysconf("SC_CLK_TCK")
+
+
+def alive_task_cpu_ns(tid: int) -> Optional[int]:
+    """CPU time of a thread that may have ended (None then)."""
+    try:
+        return task_cpu_ns(tid)
+    except OSError:
+        return None
 
 
 def tasks() -> dict[int, str]:

@@ -652,6 +652,9 @@ def fault_check(kind: str) -> Callable[[str, int], Result]:
 
 CTRL_C_CHILD = """
 import os, signal, threading, time, gilknocker
+# What an interactive program has. A child inherits an ignored SIGINT from a non-interactive
+# shell's background job (as `cmd &` in a script), and Python then installs no handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 k = gilknocker.Knocker(polling_interval_micros=10, path="run.parquet", part_interval_ms=1)
 k.start()
 deadline = time.time() + 2.0
