@@ -64,46 +64,29 @@ def reference_quantiles(
     return [_quantile(cdf, q, hi) for q in qs]
 
 
-def slot_weighted_quantiles(
-    waits_ns: np.ndarray, interval_ns: float, qs: Sequence[float]
-) -> list[float]:
-    """Wait quantiles over scheduled slots rather than knocks.
-
-    A knock that waited w stands for its own slot (wait w) and for the w / interval slots that
-    fell due while it waited (the Poisson schedule puts them uniformly in the wait, so their
-    waits are uniform on [0, w]): the same weighting as the busy-fraction estimator.
-    """
-    w = np.sort(waits_ns.astype(np.float64))
-    cumsum = np.cumsum(w)
-    total = len(w) + float(cumsum[-1]) / interval_ns
-
-    def cdf(x: float) -> float:
-        k = int(np.searchsorted(w, x, side="right"))
-        return (k + _clipped_sum(w, cumsum, x) / interval_ns) / total
-
-    return [_quantile(cdf, q, float(w[-1]) + 1.0) for q in qs]
+def _inside_holds(holds: np.ndarray, knock_mono_ns: np.ndarray) -> np.ndarray:
+    """Which knocks began inside a hold."""
+    inside = np.zeros(len(knock_mono_ns), dtype=bool)
+    if len(holds) == 0:
+        return inside
+    i = np.searchsorted(holds[:, 0], knock_mono_ns, side="right") - 1
+    ok = i >= 0
+    inside[ok] = knock_mono_ns[ok] < holds[i[ok], 1]
+    return inside
 
 
 def handoff(
     holds: np.ndarray, knock_mono_ns: np.ndarray, waits_ns: np.ndarray, threshold_ns: float
 ) -> tuple[float, float, int]:
-    """(median hand-off, median free wait, knocks matched to a hold) from knocks in holds.
-
-    A knock at t inside hold [s, e) that waited w got the GIL w - (e - t) after the release.
-    """
-    if len(holds) == 0 or len(waits_ns) == 0:
-        free = float(np.median(waits_ns)) if len(waits_ns) else 0.0
-        return 0.0, free, 0
-    i = np.searchsorted(holds[:, 0], knock_mono_ns, side="right") - 1
-    ok = i >= 0
-    inside = np.zeros(len(waits_ns), dtype=bool)
-    inside[ok] = knock_mono_ns[ok] < holds[i[ok], 1]
-    matched = inside & (waits_ns > threshold_ns)
+    """(median hand-off, median free wait, knocks matched to a hold) from knocks in holds
+    (hand-off as in :func:`per_knock_handoff`)."""
+    inside = _inside_holds(holds, knock_mono_ns)
     free_waits = waits_ns[~inside]
     free = float(np.median(free_waits)) if len(free_waits) else 0.0
+    matched = inside & (waits_ns > threshold_ns)
     if not matched.any():
         return 0.0, free, 0
-    h = knock_mono_ns[matched] + waits_ns[matched] - holds[i[matched], 1]
+    h = per_knock_handoff(holds, knock_mono_ns, waits_ns, threshold_ns)[matched]
     return float(np.median(h)), free, int(matched.sum())
 
 
@@ -115,13 +98,9 @@ def per_knock_handoff(
     knocker had not yet run. (A wait that spans several holds, because the knocker slept
     through a short release, also has free time in between; that is not counted here.)"""
     out = np.zeros(len(waits_ns), dtype=np.float64)
-    if len(holds) == 0 or len(waits_ns) == 0:
+    matched = _inside_holds(holds, knock_mono_ns) & (waits_ns > threshold_ns)
+    if not matched.any():
         return out
-    i = np.searchsorted(holds[:, 0], knock_mono_ns, side="right") - 1
-    ok = i >= 0
-    inside = np.zeros(len(waits_ns), dtype=bool)
-    inside[ok] = knock_mono_ns[ok] < holds[i[ok], 1]
-    matched = inside & (waits_ns > threshold_ns)
     ends = knock_mono_ns[matched] + waits_ns[matched]
     # Holds end in order: the last hold end at or before the knock's end.
     j = np.searchsorted(holds[:, 1], ends, side="right") - 1

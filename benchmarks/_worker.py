@@ -300,7 +300,6 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
             handoff,
             per_knock_handoff,
             reference_quantiles,
-            slot_weighted_quantiles,
         )
 
         holds = clip_holds(np.array(workload.holds(), dtype=np.int64).reshape(-1, 2), t0, t1)
@@ -353,10 +352,6 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
                 "free_wait_ns": free,
                 "matched_knocks": matched,
                 "estimates": est,
-                "unweighted": dict(zip(("p50", "p90", "p99"), np.quantile(waits, QS).tolist())),
-                "slot_weighted": dict(
-                    zip(("p50", "p90", "p99"), slot_weighted_quantiles(waits, interval, QS))
-                ),
             }
         out["reference"] = dict(
             zip(("p50", "p90", "p99"), reference_quantiles(holds, t0, t1, h, free, QS))

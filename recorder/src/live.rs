@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 
 use gilknocker_trace::estimate::{request_waits, BusyEstimator};
 use gilknocker_trace::RunCounters;
+
+use crate::schedule::Knock;
 use hdrhistogram::Histogram;
 
 /// Waits are recorded in nanoseconds, 3 significant digits (0.1% error), up to an hour.
@@ -106,15 +108,15 @@ impl Live {
         }
     }
 
-    pub fn knocked(
-        &mut self,
-        start_ns: i64,
-        wait_ns: i64,
-        late_ns: i64,
-        interval_ns: i64,
-        blocked: Option<bool>,
-        runnable_ns: Option<i64>,
-    ) {
+    pub fn knocked(&mut self, knock: &Knock) {
+        let Knock {
+            start_ns,
+            wait_ns,
+            late_ns,
+            interval_ns,
+            blocked,
+            runnable_ns,
+        } = *knock;
         let wait = wait_ns.max(0) as u64;
         self.histogram.saturating_record(wait.max(1));
         // A preempted knock found the GIL free, and time the knocker was runnable but not
@@ -145,7 +147,7 @@ impl Live {
         self.knocks_monotonic += 1;
         // The knock's own slot belongs to its start; the slots its wait covered belong to the
         // buckets the wait spans (a 30 s pin must show in the last 10 s window).
-        let preempted = blocked == Some(false) && wait_ns > self.threshold_ns;
+        let preempted = self.estimator.is_preempted(wait_ns, blocked);
         let busy = wait_ns > self.threshold_ns && !preempted;
         self.add_to_bucket(start_ns, interval_ns as f64 / self.interval_ns as f64, busy);
         // The GIL wait is busy time; the rest of the wait (runnable time) is free time; a
@@ -371,13 +373,28 @@ mod tests {
     fn contention_metric_is_wait_over_window_time() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 500, 0, 1_000, None, None);
-        live.knocked(2_000, 1_500, 0, 1_000, None, None);
+        live.knocked(&Knock {
+            start_ns: 1_000,
+            wait_ns: 500,
+            interval_ns: 1_000,
+            ..Knock::default()
+        });
+        live.knocked(&Knock {
+            start_ns: 2_000,
+            wait_ns: 1_500,
+            interval_ns: 1_000,
+            ..Knock::default()
+        });
         live.window_closed(0, 4_000);
         assert_eq!(live.window_ns_total(), 4_000);
         assert_eq!(live.contention_metric(), 2_000.0 / 4_000.0);
         live.window_opened(10_000);
-        live.knocked(11_000, 0, 0, 1_000, None, None);
+        live.knocked(&Knock {
+            start_ns: 11_000,
+            wait_ns: 0,
+            interval_ns: 1_000,
+            ..Knock::default()
+        });
         // Open window counts up to the last knock's end: 4000 + 1000.
         assert_eq!(live.window_ns_total(), 5_000);
     }
@@ -386,8 +403,20 @@ mod tests {
     fn preempted_knocks_do_not_count_as_gil_wait() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 2_000_000, 0, 1_000, Some(false), None); // the knocker was preempted
-        live.knocked(3_000_000, 1_000_000, 0, 1_000, Some(true), None); // a real GIL wait
+        live.knocked(&Knock {
+            start_ns: 1_000,
+            wait_ns: 2_000_000,
+            interval_ns: 1_000,
+            blocked: Some(false),
+            ..Knock::default()
+        }); // the knocker was preempted
+        live.knocked(&Knock {
+            start_ns: 3_000_000,
+            wait_ns: 1_000_000,
+            interval_ns: 1_000,
+            blocked: Some(true),
+            ..Knock::default()
+        }); // a real GIL wait
         live.window_closed(0, 4_000_000);
         assert_eq!(live.contention_metric(), 1_000_000.0 / 4_000_000.0);
         assert_eq!(live.snapshot().preempted_knocks, 1);
@@ -401,14 +430,14 @@ mod tests {
         // Every knock waits 6 ms, 3 ms of it runnable (woken late after the release): with the
         // knock's own 1 ms slot, 4 ms of every 7 are busy.
         for i in 0..1_000 {
-            live.knocked(
-                i * 7_000_000,
-                6_000_000,
-                0,
-                1_000_000,
-                Some(true),
-                Some(3_000_000),
-            );
+            live.knocked(&Knock {
+                start_ns: i * 7_000_000,
+                wait_ns: 6_000_000,
+                interval_ns: 1_000_000,
+                blocked: Some(true),
+                runnable_ns: Some(3_000_000),
+                ..Knock::default()
+            });
         }
         let window = live.live(7 * S, 7 * S, None);
         assert!(
@@ -422,13 +451,23 @@ mod tests {
     fn reset_forgets_waits_but_not_drops() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(1_000, 900_000, 0, 1_000, None, None);
+        live.knocked(&Knock {
+            start_ns: 1_000,
+            wait_ns: 900_000,
+            interval_ns: 1_000,
+            ..Knock::default()
+        });
         live.dropped(3);
         live.reset(1_000_000);
         assert_eq!(live.contention_metric(), 0.0);
         assert_eq!(live.snapshot().knocks, 0);
         assert_eq!(live.snapshot().dropped_samples, 3);
-        live.knocked(1_001_000, 100, 0, 1_000, None, None);
+        live.knocked(&Knock {
+            start_ns: 1_001_000,
+            wait_ns: 100,
+            interval_ns: 1_000,
+            ..Knock::default()
+        });
         assert_eq!(live.window_ns_total(), 1_100);
         assert!(live.contention_metric() < 0.1);
     }
@@ -440,10 +479,20 @@ mod tests {
         live.started(0);
         // First 10 s: free. Next 10 s: every knock waits 5 ms (busy).
         for i in 0..10_000 {
-            live.knocked(i * 1_000_000, 100, 0, 1_000_000, None, None);
+            live.knocked(&Knock {
+                start_ns: i * 1_000_000,
+                wait_ns: 100,
+                interval_ns: 1_000_000,
+                ..Knock::default()
+            });
         }
         for i in 0..1_667 {
-            live.knocked(10 * S + i * 6_000_000, 5_000_000, 0, 1_000_000, None, None);
+            live.knocked(&Knock {
+                start_ns: 10 * S + i * 6_000_000,
+                wait_ns: 5_000_000,
+                interval_ns: 1_000_000,
+                ..Knock::default()
+            });
         }
         let last10 = live.live(20 * S, 10 * S, None);
         assert!(last10.busy_fraction > 0.99, "{last10:?}");
@@ -465,7 +514,12 @@ mod tests {
         let mut live = Live::new(1_000, 0);
         live.started(0);
         for i in 0..100 {
-            live.knocked(i * 10_000, 50_000_000, 0, 1_000, None, None);
+            live.knocked(&Knock {
+                start_ns: i * 10_000,
+                wait_ns: 50_000_000,
+                interval_ns: 1_000,
+                ..Knock::default()
+            });
         }
         let f = live.live(2_000_000_000, 10_000_000_000, Some(1_000_000_000));
         assert!(f.busy_fraction <= 1.0 && f.busy_fraction > 0.99);
@@ -475,7 +529,12 @@ mod tests {
     fn snapshot_percentiles_within_histogram_precision() {
         let mut live = Live::new(1_000_000, 5_000);
         for i in 1..=1000 {
-            live.knocked(i * 1_000_000, i * 1_000, 0, 1_000_000, None, None);
+            live.knocked(&Knock {
+                start_ns: i * 1_000_000,
+                wait_ns: i * 1_000,
+                interval_ns: 1_000_000,
+                ..Knock::default()
+            });
         }
         let s = live.snapshot();
         assert_eq!(s.knocks, 1000);

@@ -13,7 +13,7 @@ use gilknocker_trace::{MergeStats, RunMetadata, Sample, TraceError, TraceWriter}
 use pyo3::ffi;
 
 use crate::live::Live;
-use crate::schedule::{knock_loop, Clock, Intervals, Probe, Recorder, Schedule};
+use crate::schedule::{knock_loop, Clock, Intervals, Knock, Probe, Recorder, Schedule};
 
 /// What a run needs besides the schedule.
 #[derive(Debug, Clone)]
@@ -249,14 +249,14 @@ impl Probe for GilProbe {
 /// The knocker thread's sink: live statistics plus the queue to the writer.
 struct KnockerSink {
     shared: Arc<Shared>,
-    queue: Option<SyncSender<Knock>>,
+    queue: Option<SyncSender<Queued>>,
     labels: crate::labels::LabelCache,
     label: Option<Arc<str>>,
 }
 
-/// What goes to the writer: a sample, the mean interval it was scheduled with, the label
-/// active when it began, whether a long knock blocked on the GIL, and how long it was runnable.
-type Knock = (Sample, i64, Option<Arc<str>>, Option<bool>, Option<i64>);
+/// What goes to the writer: the sample as the trace stores it, the knock it came from, and the
+/// label active when it began.
+type Queued = (Sample, Knock, Option<Arc<str>>);
 
 impl Recorder for KnockerSink {
     #[inline]
@@ -267,43 +267,22 @@ impl Recorder for KnockerSink {
     }
 
     #[inline]
-    fn knocked(
-        &mut self,
-        start_ns: i64,
-        wait_ns: i64,
-        late_ns: i64,
-        interval_ns: i64,
-        blocked: Option<bool>,
-        runnable_ns: Option<i64>,
-    ) {
+    fn knocked(&mut self, knock: &Knock) {
         let mut dropped = 0;
         if let Some(queue) = &self.queue {
             let sample = Sample {
                 time_ns: gilknocker_trace::schema::quantize_time(
-                    self.shared.wall_at_base_ns.saturating_add(start_ns),
+                    self.shared.wall_at_base_ns.saturating_add(knock.start_ns),
                 ),
-                wait_ns,
+                wait_ns: knock.wait_ns,
             };
-            match queue.try_send((
-                sample,
-                interval_ns,
-                self.label.clone(),
-                blocked,
-                runnable_ns,
-            )) {
+            match queue.try_send((sample, *knock, self.label.clone())) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => dropped = 1,
             }
         }
         let mut live = self.shared.live();
-        live.knocked(
-            start_ns,
-            wait_ns,
-            late_ns,
-            interval_ns,
-            blocked,
-            runnable_ns,
-        );
+        live.knocked(knock);
         if dropped > 0 {
             live.dropped(dropped);
         }
@@ -530,7 +509,7 @@ fn knocker_main(
     shared: Arc<Shared>,
     schedule: Schedule,
     seed: u64,
-    queue: Option<SyncSender<Knock>>,
+    queue: Option<SyncSender<Queued>>,
     ready: std::sync::mpsc::Sender<()>,
 ) {
     #[cfg(target_os = "linux")]
@@ -587,13 +566,19 @@ fn knocker_main(
 
 /// Move what the knocker queued into the writer's buffer (or, after a write failure, count it
 /// as dropped: it will never reach the trace).
-fn drain(receiver: &Receiver<Knock>, writer: &mut TraceWriter, failed: bool, shared: &Shared) {
+fn drain(receiver: &Receiver<Queued>, writer: &mut TraceWriter, failed: bool, shared: &Shared) {
     let mut lost = 0u64;
-    while let Ok((sample, interval_ns, label, blocked, runnable_ns)) = receiver.try_recv() {
+    while let Ok((sample, knock, label)) = receiver.try_recv() {
         if failed {
             lost += 1;
         } else {
-            writer.push_knock(sample, interval_ns, label.as_deref(), blocked, runnable_ns);
+            writer.push_knock(
+                sample,
+                knock.interval_ns,
+                label.as_deref(),
+                knock.blocked,
+                knock.runnable_ns,
+            );
         }
     }
     if lost > 0 {
@@ -604,7 +589,7 @@ fn drain(receiver: &Receiver<Knock>, writer: &mut TraceWriter, failed: bool, sha
 fn writer_main(
     shared: Arc<Shared>,
     mut writer: TraceWriter,
-    receiver: Receiver<Knock>,
+    receiver: Receiver<Queued>,
     metadata: RunMetadata,
     part_interval: Duration,
     drain_interval: Duration,
@@ -683,7 +668,12 @@ mod tests {
             label: None,
         };
         for i in 0..10 {
-            sink.knocked(i * 1_000, 100, 0, 1_000_000, None, None);
+            sink.knocked(&Knock {
+                start_ns: i * 1_000,
+                wait_ns: 100,
+                interval_ns: 1_000_000,
+                ..Knock::default()
+            });
         }
         let live = shared.live();
         // The live statistics see every knock; the trace gets what fit in the queue.
@@ -703,11 +693,18 @@ mod tests {
             labels: Default::default(),
             label: None,
         };
-        sink.knocked(5_000, 42, 0, 7_000, Some(true), Some(9));
-        let (sample, interval, _, blocked, runnable) = rx.try_recv().unwrap();
-        assert_eq!(blocked, Some(true));
-        assert_eq!(runnable, Some(9));
-        assert_eq!(interval, 7_000);
+        sink.knocked(&Knock {
+            start_ns: 5_000,
+            wait_ns: 42,
+            interval_ns: 7_000,
+            blocked: Some(true),
+            runnable_ns: Some(9),
+            ..Knock::default()
+        });
+        let (sample, knock, _) = rx.try_recv().unwrap();
+        assert_eq!(knock.blocked, Some(true));
+        assert_eq!(knock.runnable_ns, Some(9));
+        assert_eq!(knock.interval_ns, 7_000);
         assert_eq!(sample.wait_ns, 42);
         assert_eq!(
             sample.time_ns % gilknocker_trace::schema::TIME_RESOLUTION_NS,
@@ -751,9 +748,17 @@ mod tests {
                 wait_ns: i,
             };
             let label = (i % 3 == 0).then(|| Arc::from("phase"));
-            tx.send((sample, 1_000_000 + i % 2, label, None, None))
-                .unwrap();
-            shared.live().knocked(i, i, 0, 1_000_000, None, None);
+            let knock = Knock {
+                interval_ns: 1_000_000 + i % 2,
+                ..Knock::default()
+            };
+            tx.send((sample, knock, label)).unwrap();
+            shared.live().knocked(&Knock {
+                start_ns: i,
+                wait_ns: i,
+                interval_ns: 1_000_000,
+                ..Knock::default()
+            });
         }
         shared.knocker_done.store(true, Ordering::Release);
         handle.thread().unpark();
@@ -798,9 +803,7 @@ mod tests {
                     time_ns: i,
                     wait_ns: 1,
                 },
-                0,
-                None,
-                None,
+                Knock::default(),
                 None,
             ))
             .unwrap();
@@ -826,9 +829,7 @@ mod tests {
                     time_ns: 100 + i,
                     wait_ns: 1,
                 },
-                0,
-                None,
-                None,
+                Knock::default(),
                 None,
             ))
             .unwrap();

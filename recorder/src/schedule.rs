@@ -38,23 +38,29 @@ pub trait Probe {
     }
 }
 
+/// One knock, as the loop measured it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Knock {
+    /// When it began (monotonic ns).
+    pub start_ns: i64,
+    /// How long taking the GIL took.
+    pub wait_ns: i64,
+    /// How long after its due time it began.
+    pub late_ns: i64,
+    /// The mean interval its due time was drawn with (it stands for that much time).
+    pub interval_ns: i64,
+    /// Long knocks: did it block on the GIL, or was the thread preempted (`Probe::blocked`)?
+    pub blocked: Option<bool>,
+    /// Long knocks: how long the thread was runnable but not running (`Probe::runnable_ns`).
+    pub runnable_ns: Option<i64>,
+}
+
 /// Where each sample goes. Must never block.
 pub trait Recorder {
     /// A knock is about to begin (before the GIL is requested).
     fn knock_starting(&mut self) {}
-    /// `start_ns` is monotonic; `wait_ns` the acquisition time; `late_ns` how long after its
-    /// due time the knock began; `interval_ns` the mean interval its due time was drawn with;
-    /// `blocked` whether a long knock blocked on the GIL (see `Probe::blocked`);
-    /// `runnable_ns` how long a long knock's thread was runnable but not running.
-    fn knocked(
-        &mut self,
-        start_ns: i64,
-        wait_ns: i64,
-        late_ns: i64,
-        interval_ns: i64,
-        blocked: Option<bool>,
-        runnable_ns: Option<i64>,
-    );
+    /// A knock ended (the GIL was taken and given back).
+    fn knocked(&mut self, knock: &Knock);
     /// Slots that fell due while the previous knock waited (busy) or while the knocker thread
     /// was late (missed).
     fn skipped(&mut self, busy: u64, missed: u64);
@@ -180,7 +186,14 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         } else {
             (None, None)
         };
-        recorder.knocked(start, wait, start - due, mean, blocked, runnable);
+        recorder.knocked(&Knock {
+            start_ns: start,
+            wait_ns: wait,
+            late_ns: start - due,
+            interval_ns: mean,
+            blocked,
+            runnable_ns: runnable,
+        });
         // A preempted knock did not find the GIL busy: it does not keep the fast pace.
         if long && blocked != Some(false) {
             last_busy = acquired;
@@ -303,19 +316,12 @@ mod tests {
         opened: Vec<i64>,
     }
     impl Recorder for Log {
-        fn knocked(
-            &mut self,
-            start_ns: i64,
-            wait_ns: i64,
-            late_ns: i64,
-            interval_ns: i64,
-            blocked: Option<bool>,
-            runnable_ns: Option<i64>,
-        ) {
-            self.knocks.push((start_ns, wait_ns, late_ns));
-            self.intervals.push(interval_ns);
-            self.blocked.push(blocked);
-            self.runnable.push(runnable_ns);
+        fn knocked(&mut self, knock: &Knock) {
+            self.knocks
+                .push((knock.start_ns, knock.wait_ns, knock.late_ns));
+            self.intervals.push(knock.interval_ns);
+            self.blocked.push(knock.blocked);
+            self.runnable.push(knock.runnable_ns);
         }
         fn skipped(&mut self, busy: u64, missed: u64) {
             self.busy += busy;

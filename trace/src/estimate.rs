@@ -91,7 +91,7 @@ impl BusyEstimator {
         let own = interval_ns.max(1) as f64 / self.interval_ns;
         let wait = wait_ns.max(0);
         self.knocks += 1;
-        if blocked == Some(false) && wait > self.threshold_ns {
+        if self.is_preempted(wait, blocked) {
             self.preempted_knocks += 1;
             self.not_gil_wait_ns += wait as f64;
             self.slots += own;
@@ -109,6 +109,13 @@ impl BusyEstimator {
         }
     }
 
+    /// A long knock that did not block on the GIL: the knocker thread was preempted, and the
+    /// GIL was free when it ran again.
+    #[inline]
+    pub fn is_preempted(&self, wait_ns: i64, blocked: Option<bool>) -> bool {
+        blocked == Some(false) && wait_ns > self.threshold_ns
+    }
+
     /// What a request arriving with this knock waited for the GIL: 0 for a preempted knock
     /// (it found the GIL free), otherwise the wait minus the runnable time (see
     /// [`gil_wait_ns`]). Live metrics and the analyzer build request waits from this.
@@ -118,7 +125,7 @@ impl BusyEstimator {
         blocked: Option<bool>,
         runnable_ns: Option<i64>,
     ) -> i64 {
-        if blocked == Some(false) && wait_ns > self.threshold_ns {
+        if self.is_preempted(wait_ns, blocked) {
             0
         } else {
             gil_wait_ns(wait_ns, runnable_ns)
