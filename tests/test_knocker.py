@@ -282,3 +282,17 @@ def test_version_and_exports() -> None:
     assert gilknocker.__version__
     assert isinstance(gilknocker.Metrics.__doc__, str)
     assert not math.isnan(KnockKnock().contention_metric)
+
+
+def test_the_writer_drains_once_per_part_unless_the_queue_could_fill_sooner() -> None:
+    from gilknocker._api import _drain_interval_ns
+
+    ms = 1_000_000
+    # Defaults: a quarter of the queue takes 32 s to fill at 2 ms: once per 500 ms part.
+    assert _drain_interval_ns(500 * ms, 2_000_000, 1 << 16) == 500 * ms
+    # Knocking every 10 µs, a quarter of the queue fills in 164 ms: drain that often.
+    assert _drain_interval_ns(500 * ms, 10_000, 1 << 16) == (1 << 16) * 10_000 // 4
+    # A tiny queue is drained often, but never more than once a millisecond.
+    assert _drain_interval_ns(500 * ms, 1_000, 64) == ms
+    # Never less often than once per part.
+    assert _drain_interval_ns(50 * ms, 2_000_000, 1 << 16) == 50 * ms

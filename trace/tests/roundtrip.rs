@@ -393,3 +393,55 @@ fn blocked_and_runnable_round_trip_across_parts() {
     assert_eq!(all.blocked, blocked);
     assert_eq!(all.runnable_ns, runnable);
 }
+
+/// The compression codec of every column chunk of a Parquet file.
+fn codecs(path: &Path) -> Vec<parquet::basic::Compression> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(fs::File::open(path).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    metadata
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns().iter().map(|c| c.compression()))
+        .collect()
+}
+
+#[test]
+fn small_parts_are_written_uncompressed_and_the_merged_trace_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("codecs.parquet");
+    let mut w = TraceWriter::create(&path).unwrap();
+    let push = |w: &mut TraceWriter, n: usize| {
+        for i in 0..n {
+            let sample = Sample {
+                time_ns: i as i64,
+                wait_ns: 700,
+            };
+            w.push_knock(sample, 1_000, None, None, None);
+        }
+    };
+    push(&mut w, 10);
+    w.write_part(&meta()).unwrap();
+    push(&mut w, gilknocker_trace::writer::COMPRESS_PART_MIN_ROWS);
+    w.write_part(&meta()).unwrap();
+    let mut parts: Vec<_> = fs::read_dir(parts_dir(&path))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    parts.sort();
+    let part_codecs: Vec<_> = parts.iter().map(|p| codecs(p)).collect();
+    let small = part_codecs.iter().find(|c| !c.is_empty()).unwrap();
+    assert!(small
+        .iter()
+        .all(|c| *c == parquet::basic::Compression::UNCOMPRESSED));
+    let large = part_codecs.last().unwrap();
+    assert!(large
+        .iter()
+        .all(|c| matches!(c, parquet::basic::Compression::ZSTD(_))));
+    w.finish(&meta()).unwrap();
+    let merged = codecs(&path);
+    assert!(!merged.is_empty());
+    assert!(merged
+        .iter()
+        .all(|c| matches!(c, parquet::basic::Compression::ZSTD(_))));
+}
