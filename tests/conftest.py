@@ -13,36 +13,53 @@ from typing import Callable
 import pytest
 
 
-def python_threads(n: int, seconds: float) -> None:
-    """n threads running pure-Python code: the GIL is always busy."""
+def python_threads(n: int, seconds: float, until: Callable[[], bool] | None = None) -> None:
+    """n threads running pure-Python code: the GIL is always busy.
 
-    def spin(deadline: float) -> None:
+    They run for `seconds`, then on until `until()` holds (checked every 10 ms, at most 60 s):
+    a test that needs some number of knocks asks for that, not for a duration that a loaded
+    machine may not give it.
+    """
+
+    def spin(stop: threading.Event) -> None:
         total = 0
-        while time.perf_counter() < deadline:
+        while not stop.is_set():
             for i in range(5_000):
                 total += i
 
-    _run(spin, n, seconds)
+    _run(spin, n, seconds, until)
 
 
-def gil_free_threads(n: int, seconds: float) -> None:
+def gil_free_threads(n: int, seconds: float, until: Callable[[], bool] | None = None) -> None:
     """n threads hashing large buffers: hashlib releases the GIL while it hashes."""
     data = b"x" * (4 << 20)
 
-    def hash_(deadline: float) -> None:
-        while time.perf_counter() < deadline:
+    def hash_(stop: threading.Event) -> None:
+        while not stop.is_set():
             hashlib.sha256(data).digest()
 
-    _run(hash_, n, seconds)
+    _run(hash_, n, seconds, until)
 
 
-def _run(target: Callable[[float], None], n: int, seconds: float) -> None:
-    deadline = time.perf_counter() + seconds
-    threads = [threading.Thread(target=target, args=(deadline,)) for _ in range(n)]
+def _run(
+    target: Callable[[threading.Event], None],
+    n: int,
+    seconds: float,
+    until: Callable[[], bool] | None,
+) -> None:
+    stop = threading.Event()
+    threads = [threading.Thread(target=target, args=(stop,)) for _ in range(n)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        time.sleep(seconds)
+        give_up = time.monotonic() + 60
+        while until is not None and not until() and time.monotonic() < give_up:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
 
 
 def run_python(

@@ -39,7 +39,7 @@ def test_issue_snippet_runs_unchanged(capsys: pytest.CaptureFixture[str]) -> Non
 def test_metrics_shape_and_invariants() -> None:
     knocker = Knocker(polling_interval_micros=200)
     knocker.start()
-    python_threads(2, 0.4)
+    python_threads(2, 0.4, until=lambda: knocker.get_metrics().total_samples > 10)
     knocker.stop()
     m = knocker.get_metrics()
     assert m.total_samples > 10

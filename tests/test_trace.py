@@ -18,7 +18,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 def test_record_writes_a_trace_pandas_reads_directly(trace_path: Path) -> None:
     with gilknocker.record(trace_path, polling_interval_micros=200) as rec:
-        python_threads(2, 0.3)
+        python_threads(2, 0.3, until=lambda: rec.metrics.total_samples > 10)
     assert not os.path.exists(str(trace_path) + ".parts")
     df = pd.read_parquet(trace_path)
     assert list(df.columns) == ["time", "wait_ns", "interval_ns", "label", "blocked", "runnable_ns"]
