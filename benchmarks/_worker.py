@@ -320,21 +320,29 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
 
             default_us = gilknocker.DEFAULT_POLLING_INTERVAL_MICROS
             interval = float(spec["options"].get("polling_interval_micros", default_us)) * 1e3
-            # The estimate re-done offline from the trace (check: equals get_metrics()), then
-            # with each busy knock's exact hand-off (from the recorded holds) counted as free:
-            # what is left of the error once the hand-off is out.
+            # The estimate re-done offline from the trace (check: equals get_metrics()); without
+            # the hand-off estimate (runnable time only: the recorder before `handoff_ns`);
+            # with neither; and with each busy knock's exact hand-off (from the recorded holds)
+            # counted as free: what is left of the error once the hand-off is out.
             mono = df["time"].astype("int64").to_numpy() - offset
             iv = df["interval_ns"].to_numpy(dtype=np.float64)
             wt = waits.astype(np.float64)
             pre = (df["blocked"] == False).to_numpy()  # noqa: E712 (nullable column)
             runnable = df["runnable_ns"].fillna(0).to_numpy(dtype=np.float64)
+            estimated = df["handoff_ns"].fillna(0).to_numpy(dtype=np.float64)
+            not_busy = np.maximum(runnable, estimated)
             exact = per_knock_handoff(holds, mono, waits, threshold)
             long = wt > threshold
+            seen = exact > 0
             est = {
-                "offline": busy_estimate(wt, iv, pre, runnable, interval, threshold),
+                "offline": busy_estimate(wt, iv, pre, not_busy, interval, threshold),
+                "offline_runnable_only": busy_estimate(wt, iv, pre, runnable, interval, threshold),
                 "offline_no_runnable": busy_estimate(wt, iv, pre, 0 * wt, interval, threshold),
                 "exact_handoff_removed": busy_estimate(wt, iv, pre, exact, interval, threshold),
-                "exact_handoff_mean_ns": float(exact[exact > 0].mean()) if (exact > 0).any() else 0,
+                "exact_handoff_mean_ns": float(exact[seen].mean()) if seen.any() else 0,
+                # Over the same knocks: the recorder's estimate of the hand-off (the larger of
+                # `handoff_ns` and `runnable_ns`, as the estimator takes it).
+                "estimated_handoff_mean_ns": float(not_busy[seen].mean()) if seen.any() else 0,
                 "runnable_mean_ns": float(runnable[long].mean()) if long.any() else 0,
             }
             size = os.path.getsize(spec["trace"])

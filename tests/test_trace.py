@@ -21,7 +21,15 @@ def test_record_writes_a_trace_pandas_reads_directly(trace_path: Path) -> None:
         python_threads(2, 0.3, until=lambda: rec.metrics.total_samples > 10)
     assert not os.path.exists(str(trace_path) + ".parts")
     df = pd.read_parquet(trace_path)
-    assert list(df.columns) == ["time", "wait_ns", "interval_ns", "label", "blocked", "runnable_ns"]
+    assert list(df.columns) == [
+        "time",
+        "wait_ns",
+        "interval_ns",
+        "label",
+        "blocked",
+        "runnable_ns",
+        "handoff_ns",
+    ]
     assert str(df["time"].dtype) == "datetime64[ns, UTC]"
     assert str(df["wait_ns"].dtype) == "int64"
     # Runnable time is measured for long knocks only, and is part of their wait.
@@ -30,6 +38,11 @@ def test_record_writes_a_trace_pandas_reads_directly(trace_path: Path) -> None:
     assert (df.loc[measured, "runnable_ns"] <= df.loc[measured, "wait_ns"]).all()
     if sys.platform == "linux":
         assert measured.any()
+    # The estimated hand-off likewise: long knocks only, never more than the wait.
+    estimated = df["handoff_ns"].notna()
+    assert (df.loc[estimated, "wait_ns"] > 5_000).all()
+    assert (df.loc[estimated, "handoff_ns"] >= 0).all()
+    assert (df.loc[estimated, "handoff_ns"] <= df.loc[estimated, "wait_ns"]).all()
     assert len(df) == rec.metrics.total_samples > 10
     assert df["time"].is_monotonic_increasing
     assert (df["wait_ns"] >= 0).all()

@@ -195,13 +195,12 @@ pub fn write_chrome_trace(
     };
     let result = for_each_unit(reader, progress, |columns| {
         text.clear();
-        for ((((&time, &wait), &interval), &blocked), &runnable) in columns
+        for (((&time, &wait), &interval), detail) in columns
             .time_ns
             .iter()
             .zip(&columns.wait_ns)
             .zip(&columns.interval_ns)
-            .zip(&columns.blocked)
-            .zip(&columns.runnable_ns)
+            .zip(columns.details())
         {
             let origin = *origin.get_or_insert(time);
             let relative = time.saturating_sub(origin);
@@ -211,7 +210,7 @@ pub fn write_chrome_trace(
                 bucket = template;
                 bucket_start = this_bucket;
             }
-            bucket.add_knock_runnable(wait, interval, blocked, runnable);
+            bucket.add_knock_detail(wait, interval, &detail);
             if wait < options.min_wait_ns {
                 continue;
             }

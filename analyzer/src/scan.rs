@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use gilknocker_trace::estimate::{request_waits, BusyEstimator};
+use gilknocker_trace::estimate::{request_waits, BusyEstimator, WaitDetail};
 use gilknocker_trace::{RunMetadata, SampleColumns, TraceReader};
 use hdrhistogram::Histogram;
 
@@ -290,20 +290,11 @@ impl GroupAccumulator {
 
     /// Add knocks (waits already checked to be plausible); call [`Self::finish`] once after
     /// the last.
-    fn add_all(
-        &mut self,
-        waits: &[i64],
-        intervals: &[i64],
-        blocked: &[Option<bool>],
-        runnable: &[Option<i64>],
-    ) {
+    fn add_all(&mut self, waits: &[i64], intervals: &[i64], details: &[WaitDetail]) {
         self.wait.add_all(waits);
-        for (((&wait, &interval), &blocked), &runnable) in
-            waits.iter().zip(intervals).zip(blocked).zip(runnable)
-        {
-            self.busy
-                .add_knock_runnable(wait, interval, blocked, runnable);
-            let request = self.busy.request_wait_ns(wait, blocked, runnable);
+        for ((&wait, &interval), detail) in waits.iter().zip(intervals).zip(details) {
+            self.busy.add_knock_detail(wait, interval, detail);
+            let request = self.busy.request_wait_ns(wait, detail);
             self.request_wait.add(request, interval);
         }
     }
@@ -403,13 +394,7 @@ impl TimelineColumn {
     }
 
     #[inline]
-    fn add(
-        &mut self,
-        wait_ns: i64,
-        interval_ns: i64,
-        blocked: Option<bool>,
-        runnable_ns: Option<i64>,
-    ) {
+    fn add(&mut self, wait_ns: i64, interval_ns: i64, detail: &WaitDetail) {
         if self.bins.is_empty() {
             self.bins = vec![0; LOG_BINS];
         }
@@ -417,8 +402,7 @@ impl TimelineColumn {
         self.min_ns = self.min_ns.min(wait_ns);
         self.max_ns = self.max_ns.max(wait_ns);
         self.bins[log_bin(wait_ns)] += 1;
-        self.busy
-            .add_knock_runnable(wait_ns, interval_ns, blocked, runnable_ns);
+        self.busy.add_knock_detail(wait_ns, interval_ns, detail);
     }
 
     fn merge(&mut self, other: &TimelineColumn) {
@@ -499,15 +483,14 @@ impl TimelineAccumulator {
             let offset = time.saturating_sub(start_ns).max(0) as f64;
             ((offset * scale) as usize).min(last)
         };
-        for ((((&time, &wait), &interval), &blocked), &runnable) in columns
+        for (((&time, &wait), &interval), detail) in columns
             .time_ns
             .iter()
             .zip(&columns.wait_ns)
             .zip(&columns.interval_ns)
-            .zip(&columns.blocked)
-            .zip(&columns.runnable_ns)
+            .zip(columns.details())
         {
-            self.columns[column_of(time)].add(wait, interval, blocked, runnable);
+            self.columns[column_of(time)].add(wait, interval, &detail);
         }
         // Labels, counted per run of one label within one column (labels change rarely).
         let mut run: Option<(usize, Option<u32>, u64)> = None;
@@ -827,19 +810,16 @@ fn fold_unit(
     // Each knock stands for the interval it was scheduled with (the recorder knocks less often
     // while the GIL stays free), not for the trace's nominal polling interval.
     // A long knock that did not block on the GIL was the knocker being preempted: the
-    // estimator counts it as free, and the time a knocker was runnable but not running as
-    // free time (trace/src/estimate.rs, `add_knock_runnable`).
-    for (((&wait, &interval), &blocked), &runnable) in columns
+    // estimator counts it as free, and the hand-off at the end of a busy wait as free time
+    // (trace/src/estimate.rs, `WaitDetail::free_ns`).
+    for ((&wait, &interval), detail) in columns
         .wait_ns
         .iter()
         .zip(&columns.interval_ns)
-        .zip(&columns.blocked)
-        .zip(&columns.runnable_ns)
+        .zip(columns.details())
     {
-        partial
-            .busy
-            .add_knock_runnable(wait, interval, blocked, runnable);
-        let request = partial.busy.request_wait_ns(wait, blocked, runnable);
+        partial.busy.add_knock_detail(wait, interval, &detail);
+        let request = partial.busy.request_wait_ns(wait, &detail);
         partial.request_wait.add(request, interval);
     }
     if let Some(timeline) = &mut partial.timeline {
@@ -864,23 +844,21 @@ fn fold_labels(
     // Slot `columns.labels.len()` holds the unlabelled knocks (and any out-of-range index,
     // which the reader should never produce).
     let unlabelled = columns.labels.len();
-    type Part = (Vec<i64>, Vec<i64>, Vec<Option<bool>>, Vec<Option<i64>>);
+    type Part = (Vec<i64>, Vec<i64>, Vec<WaitDetail>);
     let mut parts: Vec<Part> = vec![Default::default(); unlabelled + 1];
-    for ((((&wait, &interval), label), &blocked), &runnable) in columns
+    for (((&wait, &interval), label), detail) in columns
         .wait_ns
         .iter()
         .zip(&columns.interval_ns)
         .zip(&columns.label)
-        .zip(&columns.blocked)
-        .zip(&columns.runnable_ns)
+        .zip(columns.details())
     {
         let slot = label.map_or(unlabelled, |i| (i as usize).min(unlabelled));
         parts[slot].0.push(wait);
         parts[slot].1.push(interval);
-        parts[slot].2.push(blocked);
-        parts[slot].3.push(runnable);
+        parts[slot].2.push(detail);
     }
-    for (slot, (waits, intervals, blocked, runnable)) in parts.iter().enumerate() {
+    for (slot, (waits, intervals, details)) in parts.iter().enumerate() {
         if waits.is_empty() {
             continue;
         }
@@ -901,7 +879,7 @@ fn fold_labels(
         labels
             .entry(key)
             .or_insert_with(new_group)
-            .add_all(waits, intervals, blocked, runnable);
+            .add_all(waits, intervals, details);
     }
 }
 
@@ -941,7 +919,7 @@ mod tests {
     #[test]
     fn column_quantiles_are_close() {
         let mut column = TimelineColumn::new(BusyEstimator::new(1000, 5000));
-        (1..=1000).for_each(|w| column.add(w * 1000, 1000, None, None));
+        (1..=1000).for_each(|w| column.add(w * 1000, 1000, &WaitDetail::default()));
         let p50 = column.quantile_ns(0.5);
         assert!((p50 / 500_000.0 - 1.0).abs() < 0.03, "{p50}");
         assert_eq!(column.quantile_ns(1.0), 1_000_000.0);
@@ -998,21 +976,27 @@ mod tests {
     }
 
     #[test]
-    fn request_waits_leave_out_preemption_and_runnable_time_like_the_recorder() {
-        // A preempted 3 ms knock and a 3 ms GIL wait of which 1 ms was runnable time: the
-        // requests saw 0 and 2 ms, which is what the recorder's live figures count too.
+    fn request_waits_leave_out_preemption_and_the_hand_off_like_the_recorder() {
+        // A preempted 3 ms knock and a 3 ms GIL wait of which 1 ms was the hand-off (runnable
+        // time or the estimate, whichever is larger): the requests saw 0 and 2 ms, which is
+        // what the recorder's live figures count too.
         let estimator = BusyEstimator::new(1_000_000, 5_000);
-        assert_eq!(estimator.request_wait_ns(3_000_000, Some(false), None), 0);
-        assert_eq!(
-            estimator.request_wait_ns(3_000_000, Some(true), Some(1_000_000)),
-            2_000_000
-        );
+        let preempted = WaitDetail {
+            blocked: Some(false),
+            ..WaitDetail::default()
+        };
+        let handed_off = WaitDetail {
+            blocked: Some(true),
+            runnable_ns: Some(300_000),
+            handoff_ns: Some(1_000_000),
+        };
+        assert_eq!(estimator.request_wait_ns(3_000_000, &preempted), 0);
+        assert_eq!(estimator.request_wait_ns(3_000_000, &handed_off), 2_000_000);
         let mut group = GroupAccumulator::new(estimator, 1_000_000);
         group.add_all(
             &[3_000_000, 3_000_000],
             &[1_000_000, 1_000_000],
-            &[Some(false), Some(true)],
-            &[None, Some(1_000_000)],
+            &[preempted, handed_off],
         );
         group.finish();
         assert_eq!(group.request_wait.max_ns, 2_000_000);

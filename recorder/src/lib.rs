@@ -7,6 +7,7 @@ mod labels;
 mod live;
 mod run;
 pub mod schedule;
+mod wake;
 
 use std::collections::BTreeMap;
 use std::io;

@@ -115,15 +115,14 @@ impl Live {
             late_ns,
             interval_ns,
             blocked,
-            runnable_ns,
+            ..
         } = *knock;
+        let detail = knock.detail();
         let wait = wait_ns.max(0) as u64;
         self.histogram.saturating_record(wait.max(1));
-        // A preempted knock found the GIL free, and time the knocker was runnable but not
-        // running was not spent waiting for the GIL.
-        let gil_wait_ns = self
-            .estimator
-            .request_wait_ns(wait_ns, blocked, runnable_ns);
+        // A preempted knock found the GIL free, and the hand-off at the end of a wait (the
+        // knocker woken but not yet running) was not spent waiting for the GIL.
+        let gil_wait_ns = self.estimator.request_wait_ns(wait_ns, &detail);
         let requests = &mut self.request_histogram;
         request_waits(
             gil_wait_ns,
@@ -134,7 +133,7 @@ impl Live {
             },
         );
         self.estimator
-            .add_knock_runnable(wait_ns, interval_ns, blocked, runnable_ns);
+            .add_knock_detail(wait_ns, interval_ns, &detail);
         let c = &mut self.counters;
         c.knocks += 1;
         c.wait_ns_total += wait;
@@ -150,7 +149,7 @@ impl Live {
         let preempted = self.estimator.is_preempted(wait_ns, blocked);
         let busy = wait_ns > self.threshold_ns && !preempted;
         self.add_to_bucket(start_ns, interval_ns as f64 / self.interval_ns as f64, busy);
-        // The GIL wait is busy time; the rest of the wait (runnable time) is free time; a
+        // The GIL wait is busy time; the rest of the wait (the hand-off) is free time; a
         // preempted knock's wait is neither (as in the shared estimator).
         let busy_end = start_ns + gil_wait_ns.max(0);
         let end = if preempted {

@@ -572,13 +572,7 @@ fn drain(receiver: &Receiver<Queued>, writer: &mut TraceWriter, failed: bool, sh
         if failed {
             lost += 1;
         } else {
-            writer.push_knock(
-                sample,
-                knock.interval_ns,
-                label.as_deref(),
-                knock.blocked,
-                knock.runnable_ns,
-            );
+            writer.push_knock(sample, knock.interval_ns, label.as_deref(), &knock.detail());
         }
     }
     if lost > 0 {

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gilknocker_trace::{ScheduleInfo, ScheduleKind};
+use gilknocker_trace::{ScheduleInfo, ScheduleKind, WaitDetail};
+
+use crate::wake::WakeLatency;
 
 /// Monotonic time and sleeping.
 pub trait Clock {
@@ -53,6 +55,19 @@ pub struct Knock {
     pub blocked: Option<bool>,
     /// Long knocks: how long the thread was runnable but not running (`Probe::runnable_ns`).
     pub runnable_ns: Option<i64>,
+    /// Long knocks: the estimated hand-off (`crate::wake`), within the wait.
+    pub handoff_ns: Option<i64>,
+}
+
+impl Knock {
+    /// What is known about the wait besides its length, as the trace and estimator take it.
+    pub fn detail(&self) -> WaitDetail {
+        WaitDetail {
+            blocked: self.blocked,
+            runnable_ns: self.runnable_ns,
+            handoff_ns: self.handoff_ns,
+        }
+    }
 }
 
 /// Where each sample goes. Must never block.
@@ -153,17 +168,34 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
     };
     let mut mean = schedule.polling_ns;
     let mut due = window_start + intervals.draw(mean);
+    // How late this thread wakes from sleeps: to wake that much early, and to estimate busy
+    // knocks' hand-offs.
+    let mut wake = WakeLatency::default();
     loop {
-        // Sleep toward the due time; re-check the stop flag after every wake-up.
+        // Sleep toward the due time; re-check the stop flag after every wake-up. Aim early by
+        // the wake-up latency expected for a sleep this long, so that the knock begins at its
+        // due time: the knock samples the GIL when it begins, and a knock that always began
+        // ~30-60 µs late would count the start of every hold that began in that gap as busy,
+        // while the end of a hold is mostly covered by a waiting knock (the estimate read
+        // +0.01 to +0.02 high on 50% duty at 1-2 ms, crate::wake).
+        let mut slept_from: Option<(i64, i64)> = None;
         loop {
             if stop.load(Ordering::Acquire) {
                 recorder.window_closed(window_start, clock.now_ns().max(window_start));
                 return true;
             }
-            if clock.now_ns() >= due {
+            let now = clock.now_ns();
+            let (from, wake_at) = *slept_from.get_or_insert_with(|| {
+                let lead = wake.latency_ns(due - now).unwrap_or(0);
+                (now, due - lead.clamp(0, (due - now).max(0)))
+            });
+            if now >= wake_at {
+                if now > from {
+                    wake.observe(now - from, now - wake_at);
+                }
                 break;
             }
-            clock.sleep_until(due);
+            clock.sleep_until(wake_at);
         }
         probe.prepare(mean == schedule.polling_ns);
         recorder.knock_starting();
@@ -177,14 +209,15 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         probe.release();
         let wait = acquired - start;
         let long = wait > schedule.busy_threshold_ns;
-        let (blocked, runnable) = if long {
+        let (blocked, runnable, handoff) = if long {
             // Part of the wait (the probe's reading brackets the knock a little wider).
             (
                 probe.blocked(),
                 probe.runnable_ns().map(|r| r.clamp(0, wait)),
+                wake.latency_ns(wait).map(|h| h.clamp(0, wait)),
             )
         } else {
-            (None, None)
+            (None, None, None)
         };
         recorder.knocked(&Knock {
             start_ns: start,
@@ -193,6 +226,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             interval_ns: mean,
             blocked,
             runnable_ns: runnable,
+            handoff_ns: handoff,
         });
         // A preempted knock did not find the GIL busy: it does not keep the fast pace.
         if long && blocked != Some(false) {
@@ -310,6 +344,7 @@ mod tests {
         intervals: Vec<i64>,
         blocked: Vec<Option<bool>>,
         runnable: Vec<Option<i64>>,
+        handoff: Vec<Option<i64>>,
         busy: u64,
         missed: u64,
         windows: Vec<(i64, i64)>,
@@ -322,6 +357,7 @@ mod tests {
             self.intervals.push(knock.interval_ns);
             self.blocked.push(knock.blocked);
             self.runnable.push(knock.runnable_ns);
+            self.handoff.push(knock.handoff_ns);
         }
         fn skipped(&mut self, busy: u64, missed: u64) {
             self.busy += busy;
@@ -452,6 +488,17 @@ mod tests {
     }
 
     #[test]
+    fn once_it_knows_how_late_it_wakes_the_knocker_wakes_that_much_early() {
+        // Every wake-up is 30 ns late. The first five knocks begin 30 ns after their due time;
+        // from then on the knocker aims 30 ns early and begins on time.
+        let (log, _) = run(continuous(100), vec![0; 8], 30);
+        let late: Vec<i64> = log.knocks.iter().map(|k| k.2).collect();
+        assert_eq!(late, vec![30, 30, 30, 30, 30, 0, 0, 0]);
+        let starts: Vec<i64> = log.knocks.iter().map(|k| k.0).collect();
+        assert_eq!(&starts[4..], &[1530, 1600, 1700, 1800]);
+    }
+
+    #[test]
     fn long_knocks_ask_whether_they_blocked_and_preemption_does_not_keep_the_pace() {
         let schedule = Schedule {
             idle_ns: Some(1_000),
@@ -477,6 +524,25 @@ mod tests {
         let (log, _) = run_full(schedule, vec![0, 0, 60, 0, 0, 0], 0, None, vec![]);
         assert_eq!(log.blocked[2], Some(true));
         assert_eq!(log.intervals, vec![100; 6]);
+    }
+
+    #[test]
+    fn busy_knocks_carry_a_hand_off_estimated_from_how_late_the_knocker_woke() {
+        // Every sleep ends 30 ns late. The first knocks have no estimate yet (too few sleeps
+        // measured); once enough are, each long knock's hand-off is that lateness, and short
+        // knocks have none.
+        let schedule = Schedule {
+            busy_threshold_ns: 50,
+            ..continuous(100)
+        };
+        let waits = vec![0, 80, 0, 0, 0, 0, 80, 10, 20];
+        let (log, _) = run(schedule, waits, 30);
+        let n = None;
+        let h = Some(30);
+        assert_eq!(log.handoff, vec![n, n, n, n, n, n, h, n, n]);
+        // Never more than the wait itself.
+        let (log, _) = run(schedule, vec![0, 0, 0, 0, 0, 0, 60], 90);
+        assert_eq!(log.handoff[6], Some(60));
     }
 
     #[test]

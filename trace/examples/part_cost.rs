@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use gilknocker_trace::{RunMetadata, Sample, ScheduleInfo, ScheduleKind, TraceWriter};
+use gilknocker_trace::{RunMetadata, Sample, ScheduleInfo, ScheduleKind, TraceWriter, WaitDetail};
 
 fn thread_cpu_ns() -> i64 {
     let mut ts = libc::timespec {
@@ -49,8 +49,7 @@ fn main() {
                 },
                 50_000_000,
                 None,
-                None,
-                None,
+                &WaitDetail::default(),
             );
         }
         std::thread::sleep(Duration::from_millis(20));

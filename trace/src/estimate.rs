@@ -6,14 +6,40 @@
 //! less often while the GIL stays free). Each knock samples the GIL's state at one instant and
 //! stands for `interval_ns` of time; for such a process Σ state(tᵢ)·intervalᵢ estimates
 //! ∫ state(t) dt without bias. A knock that waits `w` also covers its wait: the GIL was busy all
-//! that time (up to the hand-off: the knocker waking up after the holder let go, which biases
-//! the estimate up slightly; docs/accuracy.md). Busy fraction = busy time / all time: the fraction of time a thread asking for
+//! that time, except for the part after the holder let go: the hand-off, the knocker waking
+//! up ([`WaitDetail::free_ns`]; docs/accuracy.md). Busy fraction = busy time / all time: the fraction of time a thread asking for
 //! the GIL at a random instant would have had to wait. A knock counts as busy when its wait
 //! exceeds the threshold stored in the trace. "Slots" below are time in units of the
 //! estimator's nominal interval.
 
 /// Wait at or above which a request counts as "waited at least 1 ms" (the time-weighted figure).
 pub const LONG_WAIT_NS: i64 = 1_000_000;
+
+/// What is known about a knock's wait besides its length: the trace's `blocked`, `runnable_ns`
+/// and `handoff_ns` columns (`schema::column`), all None for short knocks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitDetail {
+    /// Did a long knock block on the GIL (true) or was its thread preempted (false)?
+    pub blocked: Option<bool>,
+    /// How long the knocker thread was runnable but not running during the wait.
+    pub runnable_ns: Option<i64>,
+    /// The recorder's estimate of the hand-off: the wait after the holder let go.
+    pub handoff_ns: Option<i64>,
+}
+
+impl WaitDetail {
+    /// The part of the wait during which the GIL was free: the larger of the measured runnable
+    /// time and the estimated hand-off. Both describe the same stretch at the end of a busy
+    /// wait (the knocker woken but not yet running): the runnable time is the part the
+    /// scheduler saw (all of it under CPU contention), the hand-off estimate also covers the
+    /// wake-up of an idle CPU, which no counter shows. None when neither is known.
+    pub fn free_ns(&self) -> Option<i64> {
+        match (self.runnable_ns, self.handoff_ns) {
+            (Some(r), Some(h)) => Some(r.max(h)),
+            (r, h) => r.or(h),
+        }
+    }
+}
 
 /// Streaming estimator; merge partial estimators computed on different threads with [`merge`].
 ///
@@ -34,9 +60,9 @@ pub struct BusyEstimator {
     pub long_wait_slots: f64,
     /// Long knocks that did not block on the GIL (the knocker was preempted).
     pub preempted_knocks: u64,
-    /// Waiting that was not for the GIL, in ns: preempted knocks' whole waits plus the
-    /// runnable-but-not-running part of the others (`schema::column::RUNNABLE_NS`). Left out
-    /// of wait-based figures such as gilknocker 0.4.2's contention metric.
+    /// Waiting that was not for the GIL, in ns: preempted knocks' whole waits plus the free
+    /// part of the others ([`WaitDetail::free_ns`]). Left out of wait-based figures such as
+    /// gilknocker 0.4.2's contention metric.
     pub not_gil_wait_ns: f64,
 }
 
@@ -73,25 +99,22 @@ impl BusyEstimator {
     /// wait says nothing about the GIL and is left out.
     #[inline]
     pub fn add_knock(&mut self, wait_ns: i64, interval_ns: i64, blocked: Option<bool>) {
-        self.add_knock_runnable(wait_ns, interval_ns, blocked, None);
+        let detail = WaitDetail {
+            blocked,
+            ..WaitDetail::default()
+        };
+        self.add_knock_detail(wait_ns, interval_ns, &detail);
     }
 
-    /// Add a knock, also knowing how long its thread was runnable but not running during the
-    /// wait (`runnable_ns`, see `schema::column::RUNNABLE_NS`). That part of a busy knock's
-    /// wait came after the holder let go (the knocker waking up) or was a preemption: the GIL
-    /// was free for a request then, so it counts as time, but not as busy time.
+    /// Add a knock with everything known about its wait. The free part of a busy knock's wait
+    /// ([`WaitDetail::free_ns`]: the hand-off after the holder let go, or a preemption) counts
+    /// as time, but not as busy time: a request arriving then would have found the GIL free.
     #[inline]
-    pub fn add_knock_runnable(
-        &mut self,
-        wait_ns: i64,
-        interval_ns: i64,
-        blocked: Option<bool>,
-        runnable_ns: Option<i64>,
-    ) {
+    pub fn add_knock_detail(&mut self, wait_ns: i64, interval_ns: i64, detail: &WaitDetail) {
         let own = interval_ns.max(1) as f64 / self.interval_ns;
         let wait = wait_ns.max(0);
         self.knocks += 1;
-        if self.is_preempted(wait, blocked) {
+        if self.is_preempted(wait, detail.blocked) {
             self.preempted_knocks += 1;
             self.not_gil_wait_ns += wait as f64;
             self.slots += own;
@@ -99,7 +122,7 @@ impl BusyEstimator {
         }
         self.slots += own + wait as f64 / self.interval_ns;
         if wait > self.threshold_ns {
-            let gil_wait = gil_wait_ns(wait, runnable_ns);
+            let gil_wait = gil_wait_ns(wait, detail.free_ns());
             self.not_gil_wait_ns += (wait - gil_wait) as f64;
             self.busy_knocks += 1;
             self.busy_slots += own + gil_wait as f64 / self.interval_ns;
@@ -117,18 +140,13 @@ impl BusyEstimator {
     }
 
     /// What a request arriving with this knock waited for the GIL: 0 for a preempted knock
-    /// (it found the GIL free), otherwise the wait minus the runnable time (see
-    /// [`gil_wait_ns`]). Live metrics and the analyzer build request waits from this.
-    pub fn request_wait_ns(
-        &self,
-        wait_ns: i64,
-        blocked: Option<bool>,
-        runnable_ns: Option<i64>,
-    ) -> i64 {
-        if self.is_preempted(wait_ns, blocked) {
+    /// (it found the GIL free), otherwise the wait minus its free part (see [`gil_wait_ns`]).
+    /// Live metrics and the analyzer build request waits from this.
+    pub fn request_wait_ns(&self, wait_ns: i64, detail: &WaitDetail) -> i64 {
+        if self.is_preempted(wait_ns, detail.blocked) {
             0
         } else {
-            gil_wait_ns(wait_ns, runnable_ns)
+            gil_wait_ns(wait_ns, detail.free_ns())
         }
     }
 
@@ -166,12 +184,12 @@ impl BusyEstimator {
     }
 }
 
-/// The part of a knock's wait spent waiting for the GIL: the wait minus the time the knocker
-/// was runnable but not running (unknown: the whole wait).
+/// The part of a knock's wait spent waiting for the GIL: the wait minus its free part
+/// ([`WaitDetail::free_ns`]; unknown: the whole wait).
 #[inline]
-pub fn gil_wait_ns(wait_ns: i64, runnable_ns: Option<i64>) -> i64 {
+pub fn gil_wait_ns(wait_ns: i64, free_ns: Option<i64>) -> i64 {
     let wait = wait_ns.max(0);
-    match runnable_ns {
+    match free_ns {
         Some(r) => (wait - r.max(0)).max(0),
         None => wait,
     }
@@ -290,9 +308,14 @@ mod tests {
         // Two busy knocks of 3 ms, one of which spent 1 ms runnable after the holder let go
         // (or preempted mid-wait), plus one free knock.
         let mut e = BusyEstimator::new(1_000_000, 5_000);
-        e.add_knock_runnable(3_000_000, 1_000_000, Some(true), Some(1_000_000));
-        e.add_knock_runnable(3_000_000, 1_000_000, Some(true), Some(0));
-        e.add_knock_runnable(100, 1_000_000, None, None);
+        let runnable = |r: i64| WaitDetail {
+            blocked: Some(true),
+            runnable_ns: Some(r),
+            handoff_ns: None,
+        };
+        e.add_knock_detail(3_000_000, 1_000_000, &runnable(1_000_000));
+        e.add_knock_detail(3_000_000, 1_000_000, &runnable(0));
+        e.add_knock_detail(100, 1_000_000, &WaitDetail::default());
         assert_eq!(e.busy_knocks, 2);
         assert_eq!(e.not_gil_wait_ns, 1_000_000.0);
         // busy: (1 + 2) + (1 + 3) slots; all: 4 + 4 + 1.0001
@@ -306,6 +329,35 @@ mod tests {
         // The runnable time can never make the busy part negative.
         assert_eq!(gil_wait_ns(2_000, Some(5_000)), 0);
         assert_eq!(gil_wait_ns(-3, None), 0);
+    }
+
+    #[test]
+    fn the_free_part_is_the_larger_of_runnable_time_and_estimated_hand_off() {
+        let detail = |runnable_ns, handoff_ns| WaitDetail {
+            blocked: Some(true),
+            runnable_ns,
+            handoff_ns,
+        };
+        assert_eq!(detail(None, None).free_ns(), None);
+        assert_eq!(detail(Some(30_000), None).free_ns(), Some(30_000));
+        assert_eq!(detail(None, Some(80_000)).free_ns(), Some(80_000));
+        assert_eq!(detail(Some(30_000), Some(80_000)).free_ns(), Some(80_000));
+        assert_eq!(detail(Some(900_000), Some(80_000)).free_ns(), Some(900_000));
+        // A 1 ms busy wait whose last 100 µs were the hand-off: 0.9 ms busy, 0.1 ms free.
+        let mut e = BusyEstimator::new(1_000_000, 5_000);
+        e.add_knock_detail(1_000_000, 1_000_000, &detail(Some(10_000), Some(100_000)));
+        assert_eq!(e.not_gil_wait_ns, 100_000.0);
+        assert!((e.busy_fraction() - 1.9 / 2.0).abs() < 1e-12);
+        assert_eq!(
+            e.request_wait_ns(1_000_000, &detail(None, Some(100_000))),
+            900_000
+        );
+        // A preempted knock found the GIL free whatever its detail says.
+        let preempted = WaitDetail {
+            blocked: Some(false),
+            ..detail(None, Some(100_000))
+        };
+        assert_eq!(e.request_wait_ns(1_000_000, &preempted), 0);
     }
 
     #[test]

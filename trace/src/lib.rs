@@ -12,6 +12,7 @@ pub mod schema;
 pub mod writer;
 
 pub use error::{Result, TraceError};
+pub use estimate::WaitDetail;
 pub use metadata::{RunCounters, RunMetadata, ScheduleInfo, ScheduleKind};
 pub use reader::{read_file_metadata, SampleColumns, TraceReader};
 pub use writer::{

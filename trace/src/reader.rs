@@ -21,6 +21,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Result, TraceError};
+use crate::estimate::WaitDetail;
 use crate::metadata::RunMetadata;
 use crate::schema::column;
 use crate::writer::{list_parts, parts_dir};
@@ -50,9 +51,21 @@ pub struct SampleColumns {
     /// How long each long knock's thread was runnable but not running (see
     /// `schema::column::RUNNABLE_NS`).
     pub runnable_ns: Vec<Option<i64>>,
+    /// The recorder's estimate of each long knock's hand-off (see
+    /// `schema::column::HANDOFF_NS`).
+    pub handoff_ns: Vec<Option<i64>>,
 }
 
 impl SampleColumns {
+    /// The `blocked`, `runnable_ns` and `handoff_ns` of each knock, in order.
+    pub fn details(&self) -> impl Iterator<Item = WaitDetail> + '_ {
+        (0..self.len()).map(move |i| WaitDetail {
+            blocked: self.blocked.get(i).copied().flatten(),
+            runnable_ns: self.runnable_ns.get(i).copied().flatten(),
+            handoff_ns: self.handoff_ns.get(i).copied().flatten(),
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.time_ns.len()
     }
@@ -265,6 +278,7 @@ impl TraceReader {
             labels: Vec::new(),
             blocked: Vec::with_capacity(capacity),
             runnable_ns: Vec::with_capacity(capacity),
+            handoff_ns: Vec::with_capacity(capacity),
         };
         let mut label_index: HashMap<String, u32> = HashMap::new();
         for batch in reader {
@@ -290,6 +304,13 @@ impl TraceReader {
                 column::RUNNABLE_NS,
                 "Int64",
                 &mut out.runnable_ns,
+            )?;
+            append_nullable::<Int64Array, _>(
+                path,
+                &batch,
+                column::HANDOFF_NS,
+                "Int64",
+                &mut out.handoff_ns,
             )?;
             if out.len() as i64 > unit.rows {
                 return Err(TraceError::invalid(
@@ -347,6 +368,7 @@ impl TraceReader {
                 .extend(unit.label.iter().map(|k| k.map(|k| remap[k as usize])));
             all.blocked.extend_from_slice(&unit.blocked);
             all.runnable_ns.extend_from_slice(&unit.runnable_ns);
+            all.handoff_ns.extend_from_slice(&unit.handoff_ns);
         }
         Ok(all)
     }
@@ -670,6 +692,7 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
     for (name, expected, type_name) in [
         (column::BLOCKED, DataType::Boolean, "Boolean"),
         (column::RUNNABLE_NS, DataType::Int64, "Int64"),
+        (column::HANDOFF_NS, DataType::Int64, "Int64"),
         (column::INTERVAL_NS, DataType::Int64, "Int64"),
     ] {
         if let Ok(index) = schema.index_of(name) {

@@ -27,6 +27,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::{Result, TraceError};
+use crate::estimate::WaitDetail;
 use crate::metadata::RunMetadata;
 use crate::schema::{self, column, PARTS_SUFFIX, PART_EXTENSION, PART_PREFIX};
 
@@ -118,6 +119,7 @@ fn batch_of(
     labels: Labels,
     blocked: Vec<Option<bool>>,
     runnable_ns: Vec<Option<i64>>,
+    handoff_ns: Vec<Option<i64>>,
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let time: ArrayRef =
         Arc::new(TimestampNanosecondArray::from(time_ns).with_timezone(schema::TIME_ZONE));
@@ -130,9 +132,10 @@ fn batch_of(
     )?);
     let blocked: ArrayRef = Arc::new(BooleanArray::from(blocked));
     let runnable: ArrayRef = Arc::new(Int64Array::from(runnable_ns));
+    let handoff: ArrayRef = Arc::new(Int64Array::from(handoff_ns));
     RecordBatch::try_new(
         schema::arrow_schema(),
-        vec![time, wait, interval, label, blocked, runnable],
+        vec![time, wait, interval, label, blocked, runnable, handoff],
     )
 }
 
@@ -217,6 +220,7 @@ pub struct TraceWriter {
     labels: Labels,
     blocked: Vec<Option<bool>>,
     runnable_ns: Vec<Option<i64>>,
+    handoff_ns: Vec<Option<i64>>,
 }
 
 impl TraceWriter {
@@ -281,6 +285,7 @@ impl TraceWriter {
             labels: Labels::default(),
             blocked: Vec::new(),
             runnable_ns: Vec::new(),
+            handoff_ns: Vec::new(),
         })
     }
 
@@ -303,26 +308,26 @@ impl TraceWriter {
     /// Buffer one sample with its interval and the label active when it began (see
     /// [`schema::column::LABEL`]).
     pub fn push_labelled(&mut self, sample: Sample, interval_ns: i64, label: Option<&str>) {
-        self.push_knock(sample, interval_ns, label, None, None);
+        self.push_knock(sample, interval_ns, label, &WaitDetail::default());
     }
 
-    /// Buffer one sample with everything the recorder knows about it (see
-    /// [`schema::column::BLOCKED`] for `blocked`, [`schema::column::RUNNABLE_NS`] for
-    /// `runnable_ns`).
+    /// Buffer one sample with everything the recorder knows about it (`detail`: see
+    /// [`schema::column::BLOCKED`], [`schema::column::RUNNABLE_NS`] and
+    /// [`schema::column::HANDOFF_NS`]).
     pub fn push_knock(
         &mut self,
         sample: Sample,
         interval_ns: i64,
         label: Option<&str>,
-        blocked: Option<bool>,
-        runnable_ns: Option<i64>,
+        detail: &WaitDetail,
     ) {
         self.time_ns.push(sample.time_ns);
         self.wait_ns.push(sample.wait_ns);
         self.interval_ns.push(interval_ns);
         self.labels.push(label);
-        self.blocked.push(blocked);
-        self.runnable_ns.push(runnable_ns);
+        self.blocked.push(detail.blocked);
+        self.runnable_ns.push(detail.runnable_ns);
+        self.handoff_ns.push(detail.handoff_ns);
     }
 
     /// Samples buffered since the last part.
@@ -358,6 +363,7 @@ impl TraceWriter {
         let labels = std::mem::take(&mut self.labels);
         let blocked = std::mem::take(&mut self.blocked);
         let runnable_ns = std::mem::take(&mut self.runnable_ns);
+        let handoff_ns = std::mem::take(&mut self.handoff_ns);
         let part = self.parts.join(format!(
             "{PART_PREFIX}{:06}{PART_EXTENSION}",
             self.next_part
@@ -365,8 +371,16 @@ impl TraceWriter {
         self.next_part += 1;
         let compress = rows >= COMPRESS_PART_MIN_ROWS;
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, compress, |writer| {
-            let batch = batch_of(time_ns, wait_ns, interval_ns, labels, blocked, runnable_ns)
-                .map_err(|e| TraceError::parquet(&part, e))?;
+            let batch = batch_of(
+                time_ns,
+                wait_ns,
+                interval_ns,
+                labels,
+                blocked,
+                runnable_ns,
+                handoff_ns,
+            )
+            .map_err(|e| TraceError::parquet(&part, e))?;
             writer.write(&batch).map_err(|e| write_error(&part, e))
         })?;
         Ok(rows)
@@ -473,7 +487,7 @@ fn project(batch: &RecordBatch, default_interval_ns: i64) -> Result<RecordBatch,
         Some(c) => c.clone(),
         None => arrow_array::new_null_array(&arrow_schema::DataType::Boolean, batch.num_rows()),
     };
-    let runnable = match batch.column_by_name(column::RUNNABLE_NS) {
+    let nullable_int64 = |name: &str| match batch.column_by_name(name) {
         Some(c) => c.clone(),
         None => arrow_array::new_null_array(&arrow_schema::DataType::Int64, batch.num_rows()),
     };
@@ -485,7 +499,8 @@ fn project(batch: &RecordBatch, default_interval_ns: i64) -> Result<RecordBatch,
             interval,
             label,
             blocked,
-            runnable,
+            nullable_int64(column::RUNNABLE_NS),
+            nullable_int64(column::HANDOFF_NS),
         ],
     )
     .map_err(|e| e.to_string())

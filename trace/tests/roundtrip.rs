@@ -4,7 +4,7 @@ use std::path::Path;
 use gilknocker_trace::schema::{key, FORMAT_VERSION};
 use gilknocker_trace::{
     merge_parts_with_row_groups, parts_dir, recover, RunMetadata, Sample, ScheduleInfo,
-    ScheduleKind, TraceError, TraceReader, TraceWriter,
+    ScheduleKind, TraceError, TraceReader, TraceWriter, WaitDetail,
 };
 use proptest::prelude::*;
 
@@ -366,32 +366,42 @@ fn labels_round_trip_and_unlabelled_knocks_read_as_none() {
 }
 
 #[test]
-fn blocked_and_runnable_round_trip_across_parts() {
+fn wait_details_round_trip_across_parts() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runnable.parquet");
+    let path = dir.path().join("details.parquet");
     let mut w = TraceWriter::create(&path).unwrap();
+    let detail = |blocked, runnable_ns, handoff_ns| WaitDetail {
+        blocked,
+        runnable_ns,
+        handoff_ns,
+    };
     let knocks = [
-        (100, None, None),
-        (3_000_000, Some(true), Some(40_000)),
-        (2_000_000, Some(false), Some(1_999_000)),
-        (7_000, Some(true), None),
+        (100, detail(None, None, None)),
+        (3_000_000, detail(Some(true), Some(40_000), Some(95_000))),
+        (
+            2_000_000,
+            detail(Some(false), Some(1_999_000), Some(60_000)),
+        ),
+        (7_000, detail(Some(true), None, Some(31_000))),
+        (9_000, detail(Some(true), Some(2_000), None)),
     ];
-    for (i, &(wait_ns, blocked, runnable)) in knocks.iter().enumerate() {
+    for (i, (wait_ns, detail)) in knocks.iter().enumerate() {
         let sample = Sample {
             time_ns: i as i64,
-            wait_ns,
+            wait_ns: *wait_ns,
         };
-        w.push_knock(sample, 1_000, None, blocked, runnable);
+        w.push_knock(sample, 1_000, None, detail);
         if i == 1 {
             w.write_part(&meta()).unwrap();
         }
     }
     w.finish(&meta()).unwrap();
     let all = TraceReader::open(&path).unwrap().read_all().unwrap();
-    let blocked: Vec<_> = knocks.iter().map(|k| k.1).collect();
-    let runnable: Vec<_> = knocks.iter().map(|k| k.2).collect();
-    assert_eq!(all.blocked, blocked);
-    assert_eq!(all.runnable_ns, runnable);
+    let read: Vec<_> = (0..all.len())
+        .map(|i| detail(all.blocked[i], all.runnable_ns[i], all.handoff_ns[i]))
+        .collect();
+    let written: Vec<_> = knocks.iter().map(|k| k.1).collect();
+    assert_eq!(read, written);
 }
 
 /// The compression codec of every column chunk of a Parquet file.
@@ -417,7 +427,7 @@ fn small_parts_are_written_uncompressed_and_the_merged_trace_compressed() {
                 time_ns: i as i64,
                 wait_ns: 700,
             };
-            w.push_knock(sample, 1_000, None, None, None);
+            w.push_knock(sample, 1_000, None, &WaitDetail::default());
         }
     };
     push(&mut w, 10);
