@@ -24,10 +24,9 @@ from gilknocker import _native
 StrPath = Union[str, "os.PathLike[str]"]
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Pause between knocks of a continuous recording (mean, with jitter). Each knock that finds the
-#: GIL busy adds the knocker's wake-up after the release (25-170 µs on a VM) to the busy time,
-#: so knocking more often adds bias and CPU while it removes noise: 2 ms was the most accurate
-#: setting on 3-s runs (docs/accuracy.md, "Interval settings") at half the CPU of 1 ms.
+#: Pause between knocks of a continuous recording (mean, with jitter). Knocking more often
+#: removes noise and costs CPU while the GIL is busy: 2 ms meets the accuracy target on 6-s runs
+#: at about half the CPU of 1 ms (docs/accuracy.md, "Interval settings").
 DEFAULT_POLLING_INTERVAL_MICROS = 2000
 #: Mean pause while the GIL stays free: every knock wakes a thread, which costs 50-70 µs of CPU
 #: after a long sleep on a VM (a bare nanosleep loop: 48 µs), so an idle program is sampled at
