@@ -978,8 +978,8 @@ mod tests {
     #[test]
     fn request_waits_leave_out_preemption_and_the_hand_off_like_the_recorder() {
         // A preempted 3 ms knock and a 3 ms GIL wait of which 1 ms was the hand-off (runnable
-        // time or the estimate, whichever is larger): the requests saw 0 and 2 ms, which is
-        // what the recorder's live figures count too.
+        // time plus the estimated wake-up): the requests saw 0 and 2 ms, which is what the
+        // recorder's live figures count too.
         let estimator = BusyEstimator::new(1_000_000, 5_000);
         let preempted = WaitDetail {
             blocked: Some(false),
@@ -988,7 +988,7 @@ mod tests {
         let handed_off = WaitDetail {
             blocked: Some(true),
             runnable_ns: Some(300_000),
-            handoff_ns: Some(1_000_000),
+            handoff_ns: Some(700_000),
         };
         assert_eq!(estimator.request_wait_ns(3_000_000, &preempted), 0);
         assert_eq!(estimator.request_wait_ns(3_000_000, &handed_off), 2_000_000);

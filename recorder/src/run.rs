@@ -221,6 +221,10 @@ impl Probe for GilProbe {
         Some((self.run_delay.read()? - before).max(0))
     }
 
+    fn runnable_total_ns(&self) -> Option<i64> {
+        self.run_delay_before
+    }
+
     fn blocked(&mut self) -> Option<bool> {
         // Waiting for a held GIL always blocks on CPython's condition variable: a voluntary
         // context switch. A long knock without one was this thread being preempted.

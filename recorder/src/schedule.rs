@@ -38,6 +38,11 @@ pub trait Probe {
     fn runnable_ns(&mut self) -> Option<i64> {
         None
     }
+    /// This thread's total runnable-but-not-running time as read by the last `prepare`, or
+    /// None when it did not read it (the idle pace, or a platform that cannot tell).
+    fn runnable_total_ns(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// One knock, as the loop measured it.
@@ -171,6 +176,8 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
     // How late this thread wakes from sleeps: to wake that much early, and to estimate busy
     // knocks' hand-offs.
     let mut wake = WakeLatency::default();
+    // The thread's total run delay at the last reading, plus the run delay of the knock since.
+    let mut runnable_mark: Option<i64> = None;
     loop {
         // Sleep toward the due time; re-check the stop flag after every wake-up. Aim early by
         // the wake-up latency expected for a sleep this long, so that the knock begins at its
@@ -179,6 +186,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         // while the end of a hold is mostly covered by a waiting knock (the estimate read
         // +0.01 to +0.02 high on 50% duty at 1-2 ms, crate::wake).
         let mut slept_from: Option<(i64, i64)> = None;
+        let mut woke = None;
         loop {
             if stop.load(Ordering::Acquire) {
                 recorder.window_closed(window_start, clock.now_ns().max(window_start));
@@ -191,13 +199,24 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             });
             if now >= wake_at {
                 if now > from {
-                    wake.observe(now - from, now - wake_at);
+                    woke = Some((now - from, now - wake_at));
                 }
                 break;
             }
             clock.sleep_until(wake_at);
         }
         probe.prepare(mean == schedule.polling_ns);
+        if let Some((slept, late)) = woke {
+            // The part of the lateness spent runnable (another thread had the CPU) is measured
+            // per knock (`runnable_ns`); keep only the rest, the wake-up itself. The run delay
+            // since the last knock's reading, less that knock's own, is the sleep's.
+            let queued = match (probe.runnable_total_ns(), runnable_mark) {
+                (Some(now), Some(before)) => (now - before).max(0),
+                _ => 0,
+            };
+            wake.observe(slept, (late - queued).max(0));
+        }
+        runnable_mark = probe.runnable_total_ns();
         recorder.knock_starting();
         let start = clock.now_ns();
         if !probe.acquire(start) {
@@ -211,10 +230,18 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         let long = wait > schedule.busy_threshold_ns;
         let (blocked, runnable, handoff) = if long {
             // Part of the wait (the probe's reading brackets the knock a little wider).
+            let blocked = probe.blocked();
+            let measured = probe.runnable_ns();
+            // Run delay the next sleep's reading must not count as its own.
+            if let (Some(mark), Some(r)) = (runnable_mark.as_mut(), measured) {
+                *mark += r;
+            }
+            let runnable = measured.map(|r| r.clamp(0, wait));
+            let rest = wait - runnable.unwrap_or(0);
             (
-                probe.blocked(),
-                probe.runnable_ns().map(|r| r.clamp(0, wait)),
-                wake.latency_ns(wait).map(|h| h.clamp(0, wait)),
+                blocked,
+                runnable,
+                wake.latency_ns(wait).map(|h| h.clamp(0, rest)),
             )
         } else {
             (None, None, None)
@@ -310,6 +337,9 @@ mod tests {
         preempted: Vec<usize>,
         /// What the loop said at the last `prepare`.
         fast: bool,
+        /// The thread's total run delay: `queued_per_sleep` per sleep plus long knocks' own.
+        run_delay: i64,
+        queued_per_sleep: i64,
     }
     impl Probe for FakeProbe {
         fn acquire(&mut self, _start_ns: i64) -> bool {
@@ -330,11 +360,19 @@ mod tests {
         }
         fn prepare(&mut self, fast: bool) {
             self.fast = fast;
+            if fast {
+                self.run_delay += self.queued_per_sleep;
+            }
         }
         /// A tenth of each long wait was spent runnable (waking up); like the real probe,
         /// only measured at the fast pace.
         fn runnable_ns(&mut self) -> Option<i64> {
-            self.fast.then(|| self.waits[self.next - 1] / 10)
+            let r = self.fast.then(|| self.waits[self.next - 1] / 10)?;
+            self.run_delay += r;
+            Some(r)
+        }
+        fn runnable_total_ns(&self) -> Option<i64> {
+            self.fast.then_some(self.run_delay)
         }
     }
 
@@ -391,6 +429,25 @@ mod tests {
         finalizing_after: Option<usize>,
         preempted: Vec<usize>,
     ) -> (Log, bool) {
+        run_queued(
+            schedule,
+            waits,
+            wake_late_ns,
+            finalizing_after,
+            preempted,
+            0,
+        )
+    }
+
+    /// As `run_full`, and every sleep's lateness includes `queued_per_sleep` of run delay.
+    fn run_queued(
+        schedule: Schedule,
+        waits: Vec<i64>,
+        wake_late_ns: i64,
+        finalizing_after: Option<usize>,
+        preempted: Vec<usize>,
+        queued_per_sleep: i64,
+    ) -> (Log, bool) {
         let now = Rc::new(Cell::new(1_000));
         let stop = Rc::new(AtomicBool::new(false));
         let mut clock = FakeClock {
@@ -405,6 +462,8 @@ mod tests {
             finalizing_after,
             preempted,
             fast: false,
+            run_delay: 0,
+            queued_per_sleep,
         };
         let mut log = Log::default();
         let mut intervals = Intervals::new(schedule.jitter, 7);
@@ -540,9 +599,30 @@ mod tests {
         let n = None;
         let h = Some(30);
         assert_eq!(log.handoff, vec![n, n, n, n, n, n, h, n, n]);
-        // Never more than the wait itself.
+        // Never more than the wait less its runnable part (the fake: a tenth).
         let (log, _) = run(schedule, vec![0, 0, 0, 0, 0, 0, 60], 90);
-        assert_eq!(log.handoff[6], Some(60));
+        assert_eq!(log.runnable[6], Some(6));
+        assert_eq!(log.handoff[6], Some(54));
+    }
+
+    #[test]
+    fn run_delay_during_sleeps_is_not_taken_for_wake_up_latency() {
+        // Every sleep ends 30 ns late, 20 of them queued for the CPU (measured run delay): the
+        // wake-up itself is 10 ns. The knocker learns 10 (so it aims 10 early and still begins
+        // 20 late: the run delay is not predictable), and a long knock's hand-off is the 10
+        // beyond its own measured run delay.
+        let schedule = Schedule {
+            busy_threshold_ns: 50,
+            ..continuous(100)
+        };
+        let waits = vec![0, 0, 0, 0, 0, 0, 0, 80];
+        let (log, _) = run_queued(schedule, waits, 30, None, vec![], 20);
+        let late: Vec<i64> = log.knocks.iter().map(|k| k.2).collect();
+        // (The first sleep has no earlier reading to subtract: its 30 counts until the trimmed
+        // mean leaves it out, from the sixth sleep on.)
+        assert_eq!(late, vec![30, 30, 30, 30, 30, 16, 20, 20]);
+        assert_eq!(log.runnable[7], Some(8));
+        assert_eq!(log.handoff[7], Some(10));
     }
 
     #[test]

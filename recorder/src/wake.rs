@@ -13,9 +13,10 @@
 //! this project's VMs, the median lateness of a timed sleep and the median latency of a
 //! condition-variable wake-up after the same idle time agree within a few µs at 1, 10 and 30
 //! ms (57/56, 92/87, 125/128 µs), and both grow with the time slept. So the recorder keeps the
-//! recent lateness of its sleeps by how long they were, and estimates a busy knock's hand-off
-//! as the mean lateness of sleeps about as long as the knock's wait. The knock loop also uses
-//! it to wake that much before a knock's due time.
+//! recent lateness of its sleeps by how long they were, less the time the thread queued for a
+//! CPU meanwhile (measured, like a knock's own `runnable_ns`, at the fast pace), and estimates
+//! the wake-up part of a busy knock's hand-off as the mean lateness of sleeps about as long as
+//! the knock's wait. The knock loop also uses it to wake that much before a knock's due time.
 
 /// Sleeps and waits are grouped by length in powers of two from 2^MIN_LOG2 ns (16 µs) to
 /// 2^MAX_LOG2 ns (134 ms); shorter or longer ones go to the first or last group.

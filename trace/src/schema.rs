@@ -66,13 +66,15 @@ pub mod column {
     /// Optional for readers: absent means unknown (then `blocked` decides).
     pub const RUNNABLE_NS: &str = "runnable_ns";
     /// For knocks that waited longer than the busy threshold: the recorder's estimate of the
-    /// hand-off, the part of the wait after the holder let go of the GIL and before the knocker
-    /// thread ran again (waking a sleeping thread takes 20-170 µs on a VM), in nanoseconds.
-    /// Estimated from how late the knocker woke from its own recent sleeps of about the same
-    /// length (the same wake-up path; no counter shows the hand-off itself). The busy-fraction
-    /// estimate counts `max(runnable_ns, handoff_ns)` of the wait as free. Null for short knocks
-    /// or before any sleep was measured (Int64, nullable). Optional for readers: absent means
-    /// unknown (no hand-off is taken off).
+    /// wake-up part of the hand-off, in nanoseconds. The hand-off is the part of the wait after
+    /// the holder let go of the GIL and before the knocker ran again (20-170 µs on a VM): the
+    /// time the woken thread queued for a CPU (`runnable_ns`, measured) plus the time an idle
+    /// CPU took to wake up, which no counter shows. This column estimates the latter from how
+    /// late the knocker woke from its own recent sleeps of about the same length, less their
+    /// run delay (the same wake-up path). The busy-fraction estimate counts
+    /// `runnable_ns + handoff_ns` of the wait as free. Never more than the wait less
+    /// `runnable_ns`. Null for short knocks or before enough sleeps were measured (Int64,
+    /// nullable). Optional for readers: absent means unknown (no wake-up is taken off).
     pub const HANDOFF_NS: &str = "handoff_ns";
 }
 
