@@ -114,10 +114,9 @@ impl Live {
             wait_ns,
             late_ns,
             interval_ns,
-            blocked,
-            ..
+            detail,
         } = *knock;
-        let detail = knock.detail();
+        let blocked = detail.blocked;
         let wait = wait_ns.max(0) as u64;
         self.histogram.saturating_record(wait.max(1));
         // A preempted knock found the GIL free, and the hand-off at the end of a wait (the
@@ -367,33 +366,29 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gilknocker_trace::WaitDetail;
+
+    /// A knock that began at `start_ns`, waited `wait_ns` and stands for `interval_ns`.
+    fn knock(start_ns: i64, wait_ns: i64, interval_ns: i64) -> Knock {
+        Knock {
+            start_ns,
+            wait_ns,
+            interval_ns,
+            ..Knock::default()
+        }
+    }
 
     #[test]
     fn contention_metric_is_wait_over_window_time() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(&Knock {
-            start_ns: 1_000,
-            wait_ns: 500,
-            interval_ns: 1_000,
-            ..Knock::default()
-        });
-        live.knocked(&Knock {
-            start_ns: 2_000,
-            wait_ns: 1_500,
-            interval_ns: 1_000,
-            ..Knock::default()
-        });
+        live.knocked(&knock(1_000, 500, 1_000));
+        live.knocked(&knock(2_000, 1_500, 1_000));
         live.window_closed(0, 4_000);
         assert_eq!(live.window_ns_total(), 4_000);
         assert_eq!(live.contention_metric(), 2_000.0 / 4_000.0);
         live.window_opened(10_000);
-        live.knocked(&Knock {
-            start_ns: 11_000,
-            wait_ns: 0,
-            interval_ns: 1_000,
-            ..Knock::default()
-        });
+        live.knocked(&knock(11_000, 0, 1_000));
         // Open window counts up to the last knock's end: 4000 + 1000.
         assert_eq!(live.window_ns_total(), 5_000);
     }
@@ -403,18 +398,18 @@ mod tests {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
         live.knocked(&Knock {
-            start_ns: 1_000,
-            wait_ns: 2_000_000,
-            interval_ns: 1_000,
-            blocked: Some(false),
-            ..Knock::default()
+            detail: WaitDetail {
+                blocked: Some(false),
+                ..WaitDetail::default()
+            },
+            ..knock(1_000, 2_000_000, 1_000)
         }); // the knocker was preempted
         live.knocked(&Knock {
-            start_ns: 3_000_000,
-            wait_ns: 1_000_000,
-            interval_ns: 1_000,
-            blocked: Some(true),
-            ..Knock::default()
+            detail: WaitDetail {
+                blocked: Some(true),
+                ..WaitDetail::default()
+            },
+            ..knock(3_000_000, 1_000_000, 1_000)
         }); // a real GIL wait
         live.window_closed(0, 4_000_000);
         assert_eq!(live.contention_metric(), 1_000_000.0 / 4_000_000.0);
@@ -422,20 +417,20 @@ mod tests {
     }
 
     #[test]
-    fn the_runnable_part_of_a_wait_is_free_in_the_live_window_and_the_total() {
+    fn the_hand_off_part_of_a_wait_is_free_in_the_live_window_and_the_total() {
         const S: i64 = 1_000_000_000;
         let mut live = Live::new(1_000_000, 5_000);
         live.started(0);
-        // Every knock waits 6 ms, 3 ms of it runnable (woken late after the release): with the
-        // knock's own 1 ms slot, 4 ms of every 7 are busy.
+        // Every knock waits 6 ms, the last 3 ms of it the hand-off (1 ms runnable, 2 ms the
+        // estimated wake-up): with the knock's own 1 ms slot, 4 ms of every 7 are busy.
         for i in 0..1_000 {
             live.knocked(&Knock {
-                start_ns: i * 7_000_000,
-                wait_ns: 6_000_000,
-                interval_ns: 1_000_000,
-                blocked: Some(true),
-                runnable_ns: Some(3_000_000),
-                ..Knock::default()
+                detail: WaitDetail {
+                    blocked: Some(true),
+                    runnable_ns: Some(1_000_000),
+                    handoff_ns: Some(2_000_000),
+                },
+                ..knock(i * 7_000_000, 6_000_000, 1_000_000)
             });
         }
         let window = live.live(7 * S, 7 * S, None);
@@ -450,23 +445,13 @@ mod tests {
     fn reset_forgets_waits_but_not_drops() {
         let mut live = Live::new(1_000, 5_000);
         live.window_opened(0);
-        live.knocked(&Knock {
-            start_ns: 1_000,
-            wait_ns: 900_000,
-            interval_ns: 1_000,
-            ..Knock::default()
-        });
+        live.knocked(&knock(1_000, 900_000, 1_000));
         live.dropped(3);
         live.reset(1_000_000);
         assert_eq!(live.contention_metric(), 0.0);
         assert_eq!(live.snapshot().knocks, 0);
         assert_eq!(live.snapshot().dropped_samples, 3);
-        live.knocked(&Knock {
-            start_ns: 1_001_000,
-            wait_ns: 100,
-            interval_ns: 1_000,
-            ..Knock::default()
-        });
+        live.knocked(&knock(1_001_000, 100, 1_000));
         assert_eq!(live.window_ns_total(), 1_100);
         assert!(live.contention_metric() < 0.1);
     }
@@ -478,20 +463,10 @@ mod tests {
         live.started(0);
         // First 10 s: free. Next 10 s: every knock waits 5 ms (busy).
         for i in 0..10_000 {
-            live.knocked(&Knock {
-                start_ns: i * 1_000_000,
-                wait_ns: 100,
-                interval_ns: 1_000_000,
-                ..Knock::default()
-            });
+            live.knocked(&knock(i * 1_000_000, 100, 1_000_000));
         }
         for i in 0..1_667 {
-            live.knocked(&Knock {
-                start_ns: 10 * S + i * 6_000_000,
-                wait_ns: 5_000_000,
-                interval_ns: 1_000_000,
-                ..Knock::default()
-            });
+            live.knocked(&knock(10 * S + i * 6_000_000, 5_000_000, 1_000_000));
         }
         let last10 = live.live(20 * S, 10 * S, None);
         assert!(last10.busy_fraction > 0.99, "{last10:?}");
@@ -513,12 +488,7 @@ mod tests {
         let mut live = Live::new(1_000, 0);
         live.started(0);
         for i in 0..100 {
-            live.knocked(&Knock {
-                start_ns: i * 10_000,
-                wait_ns: 50_000_000,
-                interval_ns: 1_000,
-                ..Knock::default()
-            });
+            live.knocked(&knock(i * 10_000, 50_000_000, 1_000));
         }
         let f = live.live(2_000_000_000, 10_000_000_000, Some(1_000_000_000));
         assert!(f.busy_fraction <= 1.0 && f.busy_fraction > 0.99);
@@ -528,12 +498,7 @@ mod tests {
     fn snapshot_percentiles_within_histogram_precision() {
         let mut live = Live::new(1_000_000, 5_000);
         for i in 1..=1000 {
-            live.knocked(&Knock {
-                start_ns: i * 1_000_000,
-                wait_ns: i * 1_000,
-                interval_ns: 1_000_000,
-                ..Knock::default()
-            });
+            live.knocked(&knock(i * 1_000_000, i * 1_000, 1_000_000));
         }
         let s = live.snapshot();
         assert_eq!(s.knocks, 1000);

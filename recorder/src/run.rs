@@ -576,7 +576,7 @@ fn drain(receiver: &Receiver<Queued>, writer: &mut TraceWriter, failed: bool, sh
         if failed {
             lost += 1;
         } else {
-            writer.push_knock(sample, knock.interval_ns, label.as_deref(), &knock.detail());
+            writer.push_knock(sample, knock.interval_ns, label.as_deref(), &knock.detail);
         }
     }
     if lost > 0 {
@@ -649,7 +649,7 @@ fn writer_main(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gilknocker_trace::{ScheduleInfo, ScheduleKind, TraceReader};
+    use gilknocker_trace::{ScheduleInfo, ScheduleKind, TraceReader, WaitDetail};
 
     fn shared() -> Arc<Shared> {
         Arc::new(Shared::new(1_000_000, 5_000))
@@ -695,13 +695,17 @@ mod tests {
             start_ns: 5_000,
             wait_ns: 42,
             interval_ns: 7_000,
-            blocked: Some(true),
-            runnable_ns: Some(9),
+            detail: WaitDetail {
+                blocked: Some(true),
+                runnable_ns: Some(9),
+                handoff_ns: Some(4),
+            },
             ..Knock::default()
         });
         let (sample, knock, _) = rx.try_recv().unwrap();
-        assert_eq!(knock.blocked, Some(true));
-        assert_eq!(knock.runnable_ns, Some(9));
+        assert_eq!(knock.detail.blocked, Some(true));
+        assert_eq!(knock.detail.runnable_ns, Some(9));
+        assert_eq!(knock.detail.handoff_ns, Some(4));
         assert_eq!(knock.interval_ns, 7_000);
         assert_eq!(sample.wait_ns, 42);
         assert_eq!(

@@ -56,23 +56,11 @@ pub struct Knock {
     pub late_ns: i64,
     /// The mean interval its due time was drawn with (it stands for that much time).
     pub interval_ns: i64,
-    /// Long knocks: did it block on the GIL, or was the thread preempted (`Probe::blocked`)?
-    pub blocked: Option<bool>,
-    /// Long knocks: how long the thread was runnable but not running (`Probe::runnable_ns`).
-    pub runnable_ns: Option<i64>,
-    /// Long knocks: the estimated hand-off (`crate::wake`), within the wait.
-    pub handoff_ns: Option<i64>,
-}
-
-impl Knock {
-    /// What is known about the wait besides its length, as the trace and estimator take it.
-    pub fn detail(&self) -> WaitDetail {
-        WaitDetail {
-            blocked: self.blocked,
-            runnable_ns: self.runnable_ns,
-            handoff_ns: self.handoff_ns,
-        }
-    }
+    /// Long knocks (None for short ones): whether it blocked on the GIL (`Probe::blocked`),
+    /// how long the thread was runnable but not running (`Probe::runnable_ns`), and the
+    /// estimated wake-up part of the hand-off (`crate::wake`), as the trace and estimator
+    /// take them.
+    pub detail: WaitDetail,
 }
 
 /// Where each sample goes. Must never block.
@@ -228,7 +216,7 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
         probe.release();
         let wait = acquired - start;
         let long = wait > schedule.busy_threshold_ns;
-        let (blocked, runnable, handoff) = if long {
+        let detail = if long {
             // Part of the wait (the probe's reading brackets the knock a little wider).
             let blocked = probe.blocked();
             let measured = probe.runnable_ns();
@@ -238,25 +226,23 @@ pub fn knock_loop<C: Clock, P: Probe, R: Recorder>(
             }
             let runnable = measured.map(|r| r.clamp(0, wait));
             let rest = wait - runnable.unwrap_or(0);
-            (
+            WaitDetail {
                 blocked,
-                runnable,
-                wake.latency_ns(wait).map(|h| h.clamp(0, rest)),
-            )
+                runnable_ns: runnable,
+                handoff_ns: wake.latency_ns(wait).map(|h| h.clamp(0, rest)),
+            }
         } else {
-            (None, None, None)
+            WaitDetail::default()
         };
         recorder.knocked(&Knock {
             start_ns: start,
             wait_ns: wait,
             late_ns: start - due,
             interval_ns: mean,
-            blocked,
-            runnable_ns: runnable,
-            handoff_ns: handoff,
+            detail,
         });
         // A preempted knock did not find the GIL busy: it does not keep the fast pace.
-        if long && blocked != Some(false) {
+        if long && detail.blocked != Some(false) {
             last_busy = acquired;
         }
         // The interval depends only on what knocks found so far: the estimate stays unbiased
@@ -393,9 +379,9 @@ mod tests {
             self.knocks
                 .push((knock.start_ns, knock.wait_ns, knock.late_ns));
             self.intervals.push(knock.interval_ns);
-            self.blocked.push(knock.blocked);
-            self.runnable.push(knock.runnable_ns);
-            self.handoff.push(knock.handoff_ns);
+            self.blocked.push(knock.detail.blocked);
+            self.runnable.push(knock.detail.runnable_ns);
+            self.handoff.push(knock.detail.handoff_ns);
         }
         fn skipped(&mut self, busy: u64, missed: u64) {
             self.busy += busy;
