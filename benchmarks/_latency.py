@@ -26,15 +26,6 @@ def _quantile(cdf: Callable[[float], float], q: float, hi: float) -> float:
     return hi
 
 
-def _clipped_sum(sorted_lengths: np.ndarray, cumsum: np.ndarray, y: float) -> float:
-    """sum(min(max(y, 0), L) for L in lengths)."""
-    if y <= 0:
-        return 0.0
-    k = int(np.searchsorted(sorted_lengths, y, side="right"))
-    below = float(cumsum[k - 1]) if k > 0 else 0.0
-    return below + y * (len(sorted_lengths) - k)
-
-
 def clip_holds(holds: np.ndarray, t0: int, t1: int) -> np.ndarray:
     """Hold intervals (n x 2, start/end) cut to the window [t0, t1]."""
     if len(holds) == 0:
@@ -46,22 +37,107 @@ def clip_holds(holds: np.ndarray, t0: int, t1: int) -> np.ndarray:
 def reference_quantiles(
     holds: np.ndarray, t0: int, t1: int, handoff_ns: float, free_wait_ns: float, qs: Sequence[float]
 ) -> list[float]:
-    """Quantiles of the wait of a request made at a uniformly random instant of [t0, t1].
+    """Quantiles of the wait of a request made at a uniformly random instant of [t0, t1], if the
+    waiter got the GIL whenever a hold ends (the naive model; see
+    :func:`handover_reference_quantiles` for what CPython does).
 
     Inside a hold [s, e) a request at t waits e - t plus the hand-off (the time the waiting
     thread needs to run once the holder lets go); outside it waits ``free_wait_ns``.
     """
+    lengths = (holds[:, 1] - holds[:, 0]).astype(np.float64)
+    return _pieces_quantiles(
+        np.full(len(lengths), handoff_ns), lengths + handoff_ns, t0, t1, free_wait_ns, qs
+    )
+
+
+def handover_pieces(
+    holds: np.ndarray, t1: int, handoff_ns: float, switch_interval_ns: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The waits of requests arriving inside the holds, under CPython's hand-over rule, as
+    uniform pieces: a request arriving at t in hold i waits ``T_i + h - t`` for t in a stretch of
+    the hold, so its waits fill ``[lo, hi)`` uniformly; returns (lo, hi) per piece.
+
+    The rule (``take_gil``/``drop_gil`` in CPython's Python/ceval_gil.c, 3.9-3.13): a waiter
+    sleeps on the GIL's condition variable for at most the switch interval. Every release by
+    the holder signals it; it runs a hand-off ``h`` later and takes the GIL if it is still free,
+    otherwise it waits again with a fresh timeout. Only when a whole switch interval passes
+    without a signal (and without a switch) does it set the drop request, and then the holder's
+    next release hands the GIL to it. So a request arriving at t gets the GIL at the first
+    release after t that is followed by a gap of at least ``h`` (the holder did not re-take the
+    GIL at once: it paused, or another waiter was handed the GIL), or at the first release that
+    comes more than a switch interval after its last wake-up (its own forced switch), whichever
+    is first. With gaps everywhere (duty below 100%) that is the end of the current hold, as in
+    :func:`reference_quantiles`; a holder that re-takes the GIL at once is only left at a
+    forced switch or at a gap some other waiter made.
+    """
+    n = len(holds)
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    start = holds[:, 0].astype(np.float64)
+    end = holds[:, 1].astype(np.float64)
+    gap = np.append(start[1:] - end[:-1], np.inf)  # after the last hold: free till t1
+    h, s = float(handoff_ns), float(switch_interval_ns)
+    # Releases a waiter can use: followed by a gap of at least the hand-off.
+    usable = gap >= h
+    # From hold i on, the first usable release (indices; n = none).
+    idx = np.arange(n)
+    next_usable = np.minimum.accumulate(np.where(usable, idx, n)[::-1])[::-1]
+    # A waiter woken (h after) release k-1 times out before release k when that hold lasts
+    # longer than the switch interval: release k is then its forced switch.
+    long_after = np.append(end[1:] - (end[:-1] + h) > s, False)  # index k-1 -> release k
+    forced_from = np.where(long_after, idx + 1, n)  # the forced release after a wake at i
+    next_forced = np.minimum.accumulate(forced_from[::-1])[::-1]
+    last = float(t1)
+
+    def release(i: np.ndarray) -> np.ndarray:
+        return np.where(i < n, end[np.minimum(i, n - 1)], last)
+
+    # Requests more than a switch interval before the hold's end time out inside it: they get
+    # the GIL at its end.
+    early_hi = np.maximum(end - s, start)  # arrivals in [start, early_hi)
+    los, his = [], []
+    has_early = early_hi > start
+    los.append((end - early_hi + h)[has_early])
+    his.append((end - start + h)[has_early])
+    # The others wait for the first usable release or their own forced switch.
+    target = np.minimum(release(next_usable), release(next_forced))
+    los.append(target - end + h)
+    his.append(target - early_hi + h)
+    return np.concatenate(los), np.concatenate(his)
+
+
+def handover_reference_quantiles(
+    holds: np.ndarray,
+    t0: int,
+    t1: int,
+    handoff_ns: float,
+    free_wait_ns: float,
+    switch_interval_ns: float,
+    qs: Sequence[float],
+) -> list[float]:
+    """Quantiles of the wait of a request made at a uniformly random instant of [t0, t1], from
+    the recorded holds under CPython's hand-over rule (:func:`handover_pieces`); outside the
+    holds a request waits ``free_wait_ns``. Exact: the pieces are uniform, the CDF is a sum of
+    clipped linear functions."""
+    lo, hi = handover_pieces(holds, t1, handoff_ns, switch_interval_ns)
+    return _pieces_quantiles(lo, hi, t0, t1, free_wait_ns, qs)
+
+
+def _pieces_quantiles(
+    lo: np.ndarray, hi: np.ndarray, t0: int, t1: int, free_wait_ns: float, qs: Sequence[float]
+) -> list[float]:
+    """Quantiles of a mixture: uniform pieces [lo, hi) of density 1 per ns of arrival time,
+    plus the rest of the window at ``free_wait_ns``."""
     window = float(t1 - t0)
-    lengths = np.sort((holds[:, 1] - holds[:, 0]).astype(np.float64))
-    cumsum = np.cumsum(lengths)
-    free = 1.0 - float(cumsum[-1]) / window if len(lengths) else 1.0
+    width = np.maximum(hi - lo, 0.0)
+    free = max(0.0, 1.0 - float(width.sum()) / window)
 
     def cdf(x: float) -> float:
         f = free if x >= free_wait_ns else 0.0
-        return f + _clipped_sum(lengths, cumsum, x - handoff_ns) / window
+        return f + float(np.clip(x - lo, 0.0, width).sum()) / window
 
-    hi = (float(lengths[-1]) if len(lengths) else 0.0) + handoff_ns + free_wait_ns + 1.0
-    return [_quantile(cdf, q, hi) for q in qs]
+    top = float(hi.max()) if len(hi) else 0.0
+    return [_quantile(cdf, q, top + free_wait_ns + 1.0) for q in qs]
 
 
 def _inside_holds(holds: np.ndarray, knock_mono_ns: np.ndarray) -> np.ndarray:

@@ -298,6 +298,7 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
             busy_estimate,
             clip_holds,
             handoff,
+            handover_reference_quantiles,
             per_knock_handoff,
             reference_quantiles,
         )
@@ -361,10 +362,38 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
                 "matched_knocks": matched,
                 "estimates": est,
             }
+        # The reference: CPython's hand-over rule applied to the recorded holds; the naive
+        # model (every release hands the GIL over) beside it, for comparison.
+        switch_ns = sys.getswitchinterval() * 1e9
+        out["switch_interval_ns"] = switch_ns
         out["reference"] = dict(
+            zip(
+                ("p50", "p90", "p99"),
+                handover_reference_quantiles(holds, t0, t1, h, free, switch_ns, QS),
+            )
+        )
+        out["reference_naive"] = dict(
             zip(("p50", "p90", "p99"), reference_quantiles(holds, t0, t1, h, free, QS))
         )
     return out
+
+
+def probe_only(spec: dict[str, Any]) -> dict[str, Any]:
+    """A real thread's closed-loop waits under a workload, with no recorder running (so that
+    neither the probe nor the knocker changes what the other sees)."""
+    helper = Helper(spec["helper"])
+    seconds = float(spec["seconds"])
+    workload = make_workload(spec, helper, seconds)
+    probe = Probe(helper, spec["probe_gap_us"])
+    t0 = time.monotonic_ns()
+    workload.start()
+    probe.start()
+    time.sleep(max(0.0, seconds - (time.monotonic_ns() - t0) / 1e9))
+    t1 = time.monotonic_ns()
+    probe.stop()
+    workload.stop()
+    sel = [w for w, t in zip(probe.waits, probe.times) if t0 <= t < t1]
+    return {"window_s": (t1 - t0) / 1e9, "probe": quantiles(sel)}
 
 
 def task_cpu_ns(tid: int) -> int:
@@ -520,6 +549,7 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     kinds: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "accuracy": accuracy,
+        "probe": probe_only,
         "cost_idle": cost_idle,
         "fixed_work": fixed_work,
         "stop": stop_block,

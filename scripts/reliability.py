@@ -133,7 +133,7 @@ def check_trace(python: str, trace: Path, *, expect_complete: bool) -> tuple[boo
 # --- exits -------------------------------------------------------------------------------------
 
 EXIT_PRELUDE = """
-import os, sys, threading, time
+import glob, os, sys, threading, time
 if os.environ.get("GK_RECORD") == "1":
     import gilknocker
     gilknocker.Knocker(polling_interval_micros=200, path="run.parquet", part_interval_ms=50).start()
@@ -142,6 +142,14 @@ def spin():
         sum(range(1000))
 threading.Thread(target=spin, daemon=True).start()
 time.sleep(0.15)
+# Exit only once samples are on disk (the header part plus a part with knocks), however slowly a
+# loaded machine runs the writer: the check is that each way out leaves a readable trace with
+# the samples already written, not that they get written within a fixed time.
+deadline = time.monotonic() + 30
+while os.environ.get("GK_RECORD") == "1" and time.monotonic() < deadline:
+    if len(glob.glob("run.parquet.parts/part-*.parquet")) >= 2 or os.path.exists("run.parquet"):
+        break
+    time.sleep(0.01)
 """
 
 #: name -> (code after the prelude, does the process run its exit hooks?)
