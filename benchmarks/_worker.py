@@ -256,7 +256,6 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     # The hog ends by itself after `seconds`: a hog that releases and re-takes the GIL without
     # pause (100% duty) starves every other thread, this one included, until it ends.
     workload = make_workload(spec, helper, seconds)
-    probe = Probe(helper, spec["probe_gap_us"]) if spec.get("probe_gap_us") else None
     knocker = make_knocker(spec["tool"], spec.get("options", {}), spec.get("trace"))
     offset = clock_offset_ns()
     before = set(tasks())
@@ -268,8 +267,6 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     # through the window.
     cpu0 = {tid: alive_task_cpu_ns(tid) for tid in tasks() if tid not in before}
     workload.start()
-    if probe:
-        probe.start()
     time.sleep(max(0.0, seconds - (time.monotonic_ns() - t0) / 1e9))
     t1 = time.monotonic_ns()
     cpu1 = {tid: alive_task_cpu_ns(tid) for tid in cpu0}
@@ -283,14 +280,9 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["tool"] != "ours":
         out["contention_metric"] = knocker.contention_metric
     knocker.stop()
-    if probe:
-        probe.stop()
     workload.stop()
     if spec["tool"] == "ours":
         out.update(ours_metrics(knocker))
-    if probe:
-        sel = [w for w, t in zip(probe.waits, probe.times) if t0 <= t < t1]
-        out["probe"] = quantiles(sel)
     if isinstance(workload, DutyHog):
         import numpy as np
 
