@@ -50,8 +50,61 @@ def reference_quantiles(
     )
 
 
+def usable_gaps(
+    holds: np.ndarray,
+    knock_mono_ns: np.ndarray,
+    waits_ns: np.ndarray,
+    handoff_ns: float,
+    tolerance_ns: float = 5_000.0,
+) -> np.ndarray:
+    """Which gaps between the hog's holds a woken waiter could use (the gap after hold i; the
+    last one, free till the window's end, always), judged per gap from what the knocker did:
+
+    * a knock got the GIL inside the gap: usable (another thread did take it);
+    * a knock was waiting all through the gap and did not get it: not usable (a real sleeping
+      waiter was signalled at the release and the hog re-took the GIL before it ran);
+    * no knock was there: usable when the gap is at least the hand-off ``handoff_ns``.
+
+    The hand-off of the knocks that met a hold is a poor judge of the gaps on its own: at 100%
+    duty it comes from the few knocks that got the GIL, mostly at forced switches, where the
+    waiter was awake already (short), not from a waiter woken out of its sleep by the release
+    (long). Knock times come from the trace (start floored to 1024 ns, wall clock mapped to the
+    monotonic clock): ``tolerance_ns`` absorbs that.
+    """
+    n = len(holds)
+    usable = np.ones(n, dtype=bool)
+    if n < 2:
+        return usable
+    gap_start = holds[:-1, 1].astype(np.float64)
+    gap_end = holds[1:, 0].astype(np.float64)
+    usable[:-1] = gap_end - gap_start >= handoff_ns
+    starts = knock_mono_ns.astype(np.float64)
+    ends = starts + waits_ns.astype(np.float64)
+    # Knocks that got the GIL in a gap: the gap whose (widened) span holds the knock's end.
+    j = np.searchsorted(gap_start - tolerance_ns, ends, side="right") - 1
+    ok = (j >= 0) & (ends <= gap_end[np.maximum(j, 0)] + tolerance_ns)
+    taken = np.zeros(n - 1, dtype=bool)
+    taken[j[ok]] = True
+    # Knocks waiting all through a gap: started before it began and got the GIL after it ended.
+    # A knock spans the gaps from the first one starting after its start to the last one
+    # ending before its end.
+    first = np.searchsorted(gap_start, starts, side="left")
+    last = np.searchsorted(gap_end + tolerance_ns, ends, side="left") - 1
+    spanned = np.zeros(n, dtype=np.int64)  # difference array over gap indices
+    span = last >= first
+    np.add.at(spanned, first[span], 1)
+    np.add.at(spanned, last[span] + 1, -1)
+    waited_through = np.cumsum(spanned)[: n - 1] > 0
+    usable[:-1] = np.where(taken, True, np.where(waited_through, False, usable[:-1]))
+    return usable
+
+
 def handover_pieces(
-    holds: np.ndarray, t1: int, handoff_ns: float, switch_interval_ns: float
+    holds: np.ndarray,
+    t1: int,
+    handoff_ns: float,
+    switch_interval_ns: float,
+    usable: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The waits of requests arriving inside the holds, under CPython's hand-over rule, as
     uniform pieces: a request arriving at t in hold i waits ``T_i + h - t`` for t in a stretch of
@@ -69,6 +122,9 @@ def handover_pieces(
     is first. With gaps everywhere (duty below 100%) that is the end of the current hold, as in
     :func:`reference_quantiles`; a holder that re-takes the GIL at once is only left at a
     forced switch or at a gap some other waiter made.
+
+    ``usable`` (from :func:`usable_gaps`) says per gap whether a waiter could use it; without
+    it, a gap is usable when it is at least ``handoff_ns`` long.
     """
     n = len(holds)
     if n == 0:
@@ -78,7 +134,8 @@ def handover_pieces(
     gap = np.append(start[1:] - end[:-1], np.inf)  # after the last hold: free till t1
     h, s = float(handoff_ns), float(switch_interval_ns)
     # Releases a waiter can use: followed by a gap of at least the hand-off.
-    usable = gap >= h
+    if usable is None:
+        usable = gap >= h
     # From hold i on, the first usable release (indices; n = none).
     idx = np.arange(n)
     next_usable = np.minimum.accumulate(np.where(usable, idx, n)[::-1])[::-1]
@@ -114,12 +171,13 @@ def handover_reference_quantiles(
     free_wait_ns: float,
     switch_interval_ns: float,
     qs: Sequence[float],
+    usable: np.ndarray | None = None,
 ) -> list[float]:
     """Quantiles of the wait of a request made at a uniformly random instant of [t0, t1], from
     the recorded holds under CPython's hand-over rule (:func:`handover_pieces`); outside the
     holds a request waits ``free_wait_ns``. Exact: the pieces are uniform, the CDF is a sum of
     clipped linear functions."""
-    lo, hi = handover_pieces(holds, t1, handoff_ns, switch_interval_ns)
+    lo, hi = handover_pieces(holds, t1, handoff_ns, switch_interval_ns, usable)
     return _pieces_quantiles(lo, hi, t0, t1, free_wait_ns, qs)
 
 

@@ -293,6 +293,7 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
             handover_reference_quantiles,
             per_knock_handoff,
             reference_quantiles,
+            usable_gaps,
         )
 
         holds = clip_holds(np.array(workload.holds(), dtype=np.int64).reshape(-1, 2), t0, t1)
@@ -300,6 +301,7 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
         out["truth_busy"] = held / (t1 - t0)
         out["holds"] = len(holds)
         h, free = 0.0, 0.0
+        usable = None
         if spec.get("trace"):
             import pandas as pd
 
@@ -309,6 +311,7 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
             inside = (times >= t0) & (times < t1)
             threshold = 5_000.0
             h, free, matched = handoff(holds, times[inside], waits[inside], threshold)
+            usable = usable_gaps(holds, times[inside], waits[inside], h)
             import gilknocker
 
             default_us = gilknocker.DEFAULT_POLLING_INTERVAL_MICROS
@@ -352,6 +355,13 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
                 "handoff_ns": h,
                 "free_wait_ns": free,
                 "matched_knocks": matched,
+                # Gaps between holds a waiter could use (judged per gap, see usable_gaps), and
+                # how many the median hand-off alone would have counted.
+                "usable_gaps": int(usable[:-1].sum()) if len(usable) else 0,
+                "usable_gaps_by_median": int(
+                    (holds[1:, 0] - holds[:-1, 1] >= h).sum() if len(holds) > 1 else 0
+                ),
+                "gaps": max(len(holds) - 1, 0),
                 "estimates": est,
             }
         # The reference: CPython's hand-over rule applied to the recorded holds; the naive
@@ -361,7 +371,7 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
         out["reference"] = dict(
             zip(
                 ("p50", "p90", "p99"),
-                handover_reference_quantiles(holds, t0, t1, h, free, switch_ns, QS),
+                handover_reference_quantiles(holds, t0, t1, h, free, switch_ns, QS, usable),
             )
         )
         out["reference_naive"] = dict(

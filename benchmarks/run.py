@@ -261,14 +261,21 @@ COST_CONFIGS = [
 ]
 
 
-def measure_idle_cost(run: Runner, seconds: float, reps: int) -> list[dict]:
+def measure_idle_cost(
+    run: Runner, seconds: float, reps: int, trace_seconds: Optional[float] = None
+) -> list[dict]:
+    """Idle cost per configuration. Runs with a trace file last `trace_seconds` (default: long
+    enough that the writer turns its spool into a part twice inside the measured window, every
+    10 s, so that cost is in the figure)."""
+    trace_seconds = 21.0 if trace_seconds is None else trace_seconds
     out: dict[str, list[dict]] = {label: [] for _, label, _, _ in COST_CONFIGS}
     for rep in range(reps):
         configs = COST_CONFIGS if rep % 2 == 0 else COST_CONFIGS[::-1]
         for tool, label, options, trace in configs:
             log(f"idle cost: {label} (rep {rep + 1})")
-            spec = {"kind": "cost_idle", "seconds": seconds, "options": options, "trace": trace}
-            r = run(tool, spec, timeout=2 * seconds + 60)
+            length = trace_seconds if trace else seconds
+            spec = {"kind": "cost_idle", "seconds": length, "options": options, "trace": trace}
+            r = run(tool, spec, timeout=2 * length + 60)
             if r is not None and "error" not in r:
                 out[label].append(r)
     return [{"label": label, "runs": runs} for label, runs in out.items()]
@@ -777,7 +784,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             run, seconds, 0.3 if smoke else 6.0, SMOKE_DUTY if smoke else DUTY
         )
         results["aliasing"] = measure_aliasing(run, 0.3 if smoke else 2.0, 1 if smoke else 3)
-        results["idle_cost"] = measure_idle_cost(run, 0.3 if smoke else 4.0, 1 if smoke else 3)
+        results["idle_cost"] = measure_idle_cost(
+            run, 0.3 if smoke else 4.0, 1 if smoke else 3, 0.3 if smoke else None
+        )
         results["fixed_work"] = measure_fixed_work(
             run, rounds=1 if smoke else 8, scale=0.1 if smoke else 1.0
         )

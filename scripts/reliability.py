@@ -142,12 +142,15 @@ def spin():
         sum(range(1000))
 threading.Thread(target=spin, daemon=True).start()
 time.sleep(0.15)
-# Exit only once samples are on disk (the header part plus a part with knocks), however slowly a
+# Exit only once samples are on disk (the header part plus the spool or a part), however slowly a
 # loaded machine runs the writer: the check is that each way out leaves a readable trace with
 # the samples already written, not that they get written within a fixed time.
 deadline = time.monotonic() + 30
 while os.environ.get("GK_RECORD") == "1" and time.monotonic() < deadline:
-    if len(glob.glob("run.parquet.parts/part-*.parquet")) >= 2 or os.path.exists("run.parquet"):
+    on_disk = glob.glob("run.parquet.parts/part-*.parquet") + glob.glob(
+        "run.parquet.parts/.spool-*.arrows"
+    )
+    if len(on_disk) >= 2 or os.path.exists("run.parquet"):
         break
     time.sleep(0.01)
 """

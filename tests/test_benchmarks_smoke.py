@@ -118,6 +118,30 @@ def test_latency_reference_follows_cpython_hand_over_rule() -> None:
     assert p90 == pytest.approx(0.9 * 1000 * MS, rel=0.01)
     assert p99 == pytest.approx(0.99 * 1000 * MS, rel=0.01)
 
+    # Gaps judged per gap from the knocks: the median hand-off (10 µs here) would count every
+    # 20 µs hiccup of the holder as usable. A knock that waited through such gaps and got the
+    # GIL only at a 300 µs gap says otherwise: only the gap it got the GIL in is usable, so
+    # the waits run to that gap, as in the example above (uniform on [0, 1000 holds]).
+    import numpy as np
+
+    holds = _grid_holds(10_000, 1 * MS - 20_000, 1 * MS)
+    holds[999::1000, 1] -= 280_000
+    t1 = int(holds[-1, 1])
+    paused = holds[999:-1:1000, 1]  # where the 300 µs gaps begin
+    # One knock per 1000 holds, from inside the previous long gap to the middle of the next;
+    # the last one is still waiting at the end.
+    starts = np.concatenate(([1000.0], paused + 200_000.0))
+    ends = np.append(paused + 100_000.0, t1 + 1e9)
+    usable = lat.usable_gaps(holds, starts, ends - starts, 10_000.0)
+    assert usable[:-1].sum() == len(paused)
+    assert usable[999:-1:1000].all() and usable[-1]
+    assert (holds[1:, 0] - holds[:-1, 1] >= 10_000).all()  # the median alone: all usable
+    _, p90, _ = lat.handover_reference_quantiles(holds, 0, t1, 10_000.0, free, switch, qs, usable)
+    assert p90 == pytest.approx(0.9 * 1000 * MS, rel=0.01)
+    # Where no knock was waiting, a gap counts when it is at least the hand-off.
+    assert lat.usable_gaps(holds, np.array([]), np.array([]), 10_000.0)[:-1].all()
+    assert not lat.usable_gaps(holds, np.array([]), np.array([]), 30_000.0)[:998].any()
+
     # With real pauses between holds every release hands the GIL over: both models agree.
     holds = _grid_holds(3000, 1 * MS, 2 * MS)
     assert lat.handover_reference_quantiles(

@@ -92,8 +92,10 @@ def test_sigkill_loses_at_most_about_the_last_second(tmp_path: Path) -> None:
     proc.wait(timeout=30)
     trace = tmp_path / "run.parquet"
     assert not trace.exists()
-    # The trace reader reads the parts as they are...
+    # The trace reader reads the parts and the spool as they are...
     rows_from_parts = len(gilknocker.load(trace))
+    # ...a Parquet dataset reader reads the parts and skips the (hidden) spool...
+    assert len(pd.read_parquet(str(trace) + ".parts")) <= rows_from_parts
     # ...and recover() turns them into a trace any Parquet reader opens.
     parts, rows = gilknocker.recover(trace)
     assert parts > 0 and rows == rows_from_parts > 0

@@ -190,8 +190,10 @@ def test_write_failure_mid_run_warns_and_keeps_the_program_running(tmp_path: Pat
             k = gilknocker.Knocker(polling_interval_micros=100, path="run.parquet",
                                    part_interval_ms=50)
             k.start()
-            # The first part holds only the metadata (written by start()); wait for samples.
-            while sum(n.startswith("part-") for n in os.listdir("run.parquet.parts")) < 2:
+            # The first part holds only the metadata (written by start()); wait for samples
+            # (appended to the spool, or in a second part).
+            while sum(n.startswith(("part-", ".spool-")) and not n.endswith(".tmp")
+                      for n in os.listdir("run.parquet.parts")) < 2:
                 time.sleep(0.01)
             resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
             deadline = time.time() + 5
@@ -315,3 +317,50 @@ def test_long_waits_say_whether_the_knocker_blocked_on_the_gil(trace_path: Path)
         assert long["blocked"].eq(True).all()
         # Short knocks do not ask (no system call on the fast path).
         assert df.loc[df["wait_ns"] < 2_000, "blocked"].isna().all()
+
+
+def test_a_recording_in_progress_is_readable_spool_included(tmp_path: Path) -> None:
+    """Between parts, flushed samples sit in the spool: load() and recover() read them (the
+    complete batches of a torn spool too), with the same columns and types as a finished
+    trace."""
+    import shutil
+
+    path = tmp_path / "live.parquet"
+    parts = Path(str(path) + ".parts")
+    k = gilknocker.Knocker(polling_interval_micros=200, path=path, part_interval_ms=20)
+    k.start()
+    try:
+        with gilknocker.label("warm-up"):
+            python_threads(2, 0.2)
+
+        def spool_size() -> int:
+            names = [n for n in os.listdir(parts) if n.endswith(".arrows")]
+            return os.path.getsize(parts / names[0]) if names else 0
+
+        python_threads(1, 0.05, until=lambda: spool_size() > 0)
+        first = spool_size()
+        python_threads(1, 0.05, until=lambda: spool_size() > first)  # a second batch
+        # A copy of the directory as it is now, as a process killed at this moment leaves it.
+        shutil.copytree(parts, tmp_path / "killed.parquet.parts")
+        live = gilknocker.load(path)
+    finally:
+        k.stop()
+    done = gilknocker.load(path)
+    assert live.attrs["complete"] is False and done.attrs["complete"] is True
+    assert 0 < len(live) <= len(done)
+    assert list(live.dtypes.astype(str)) == list(done.dtypes.astype(str))
+    assert "warm-up" in set(live["label"].dropna())
+
+    killed = tmp_path / "killed.parquet"
+    copied = Path(str(killed) + ".parts")
+    # A Parquet dataset reader sees the parts only: the spool is hidden from it.
+    assert len(pd.read_parquet(copied)) < len(gilknocker.load(killed))
+    (spool_file,) = [p for p in copied.iterdir() if p.name.endswith(".arrows")]
+    whole = len(gilknocker.load(killed))
+    with open(spool_file, "r+b") as f:  # the process died while appending
+        f.truncate(spool_file.stat().st_size - 10)
+    torn = len(gilknocker.load(killed))
+    assert 0 < torn < whole
+    merged, rows = gilknocker.recover(killed)
+    assert rows == torn and merged >= 2
+    assert len(pd.read_parquet(killed)) == torn

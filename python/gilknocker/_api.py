@@ -594,21 +594,52 @@ def read_metadata(path: StrPath) -> dict[str, Any]:
 
 def load(path: StrPath) -> Any:
     """Load a trace as a pandas DataFrame (``time``, ``wait_ns``, ``interval_ns``) with the run
-    metadata in ``df.attrs``. Also reads the parts of an unfinished recording. Needs pandas and
-    pyarrow (``pip install gilknocker[pandas]``).
+    metadata in ``df.attrs``. Also reads the parts and spool of an unfinished recording. Needs
+    pandas and pyarrow (``pip install gilknocker[pandas]``).
     """
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
     path = os.fspath(path)
     attrs = read_metadata(path)
-    source = path if os.path.exists(path) else os.fspath(_native.parts_dir(path))
-    df = pd.read_parquet(source)
+    if os.path.exists(path):
+        df = pd.read_parquet(path)
+    else:
+        df = _read_unfinished(path).to_pandas()
     df.attrs.update(attrs)
     return df
 
 
+def _read_unfinished(path: str) -> Any:
+    """The samples of an unfinished recording as one pyarrow Table: its Parquet parts, then
+    the complete batches of its spool (the newest samples, an Arrow IPC stream)."""
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+    import pyarrow.ipc  # type: ignore[import-untyped,unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+    tables = []
+    for file, is_spool in _native.unfinished_files(path):
+        if not is_spool:
+            tables.append(pq.read_table(file))
+            continue
+        batches = []
+        with pa.OSFile(os.fspath(file)) as f:
+            reader = pa.ipc.open_stream(f)
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+                except (pa.ArrowInvalid, OSError):
+                    break  # the message being appended when the process died
+        if batches:
+            tables.append(pa.Table.from_batches(batches, schema=reader.schema))
+    # The spool stores labels as plain strings; the parts as a dictionary.
+    schema = tables[0].schema.remove_metadata()
+    return pa.concat_tables([t.replace_schema_metadata().cast(schema) for t in tables])
+
+
 def recover(path: StrPath) -> tuple[int, int]:
     """Finish a trace whose recording process died: merge the parts left in
-    ``<path>.parts`` into ``path``. Returns (parts merged, rows)."""
+    ``<path>.parts`` (its parts and spool) into ``path``. Returns (files merged, rows)."""
     parts, rows = _native.recover(os.fspath(path))
     return parts, rows

@@ -401,12 +401,31 @@ fn parts_dir(path: PathBuf) -> PathBuf {
     gilknocker_trace::parts_dir(&path)
 }
 
+/// The files holding the samples of the unfinished recording of `path`, in order: (file, is it
+/// a spool). Parts are Parquet files; a spool is an Arrow IPC stream whose last message may be
+/// torn (read its complete batches).
+#[pyfunction]
+fn unfinished_files(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(PathBuf, bool)>> {
+    let parts = gilknocker_trace::parts_dir(&path);
+    let files = py
+        .detach(|| gilknocker_trace::list_parts(&parts))
+        .map_err(trace_error_to_py)?;
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let spool = gilknocker_trace::is_spool(&f);
+            (f, spool)
+        })
+        .collect())
+}
+
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_function(wrap_pyfunction!(read_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(recover, m)?)?;
     m.add_function(wrap_pyfunction!(parts_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(unfinished_files, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(label_enter, m)?)?;
     m.add_function(wrap_pyfunction!(label_exit, m)?)?;

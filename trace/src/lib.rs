@@ -9,15 +9,17 @@ pub mod estimate;
 pub mod metadata;
 pub mod reader;
 pub mod schema;
+pub mod spool;
 pub mod writer;
 
 pub use error::{Result, TraceError};
 pub use estimate::WaitDetail;
 pub use metadata::{RunCounters, RunMetadata, ScheduleInfo, ScheduleKind};
 pub use reader::{read_file_metadata, SampleColumns, TraceReader};
+pub use spool::{read_spool, SpoolContents};
 pub use writer::{
-    list_parts, merge_parts, merge_parts_with_row_groups, parts_dir, recover, MergeStats, Sample,
-    TraceWriter,
+    is_spool, list_parts, merge_parts, merge_parts_with_row_groups, parts_dir, recover, MergeStats,
+    Sample, TraceWriter, SPOOL_MAX_ROWS,
 };
 
 /// A knock that waited longer than this found the GIL busy (default for the recorder; the value

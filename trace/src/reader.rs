@@ -24,7 +24,7 @@ use crate::error::{Result, TraceError};
 use crate::estimate::WaitDetail;
 use crate::metadata::RunMetadata;
 use crate::schema::column;
-use crate::writer::{list_parts, parts_dir};
+use crate::writer::{is_spool, list_parts, parts_dir};
 
 /// A column chunk larger than this (uncompressed) is refused: the recorder never writes one,
 /// and a hostile file must not make a reader allocate without bound.
@@ -77,10 +77,19 @@ impl SampleColumns {
 #[derive(Debug, Clone)]
 struct Source {
     path: PathBuf,
-    arrow: ArrowReaderMetadata,
-    projection: ProjectionMask,
+    kind: SourceKind,
     /// Used when the file has no `interval_ns` column.
     default_interval_ns: i64,
+}
+
+#[derive(Debug, Clone)]
+enum SourceKind {
+    Parquet {
+        arrow: ArrowReaderMetadata,
+        projection: ProjectionMask,
+    },
+    /// The spool of a recording in progress, decoded when opened (it is small).
+    Spool(Arc<SampleColumns>),
 }
 
 /// One unit of reading: a row group of one file.
@@ -148,7 +157,11 @@ impl TraceReader {
     fn open_parts(path: &Path, parts: Vec<PathBuf>) -> Result<Self> {
         let mut reader: Option<TraceReader> = None;
         for part in parts {
-            let (source, metadata) = open_source(&part)?;
+            let (source, metadata) = if is_spool(&part) {
+                open_spool(&part)?
+            } else {
+                open_source(&part)?
+            };
             let r = reader.get_or_insert_with(|| TraceReader {
                 path: path.to_path_buf(),
                 metadata: metadata.clone(),
@@ -167,8 +180,23 @@ impl TraceReader {
 
     fn add_source(&mut self, source: Source) -> Result<()> {
         let index = self.sources.len();
+        let arrow = match &source.kind {
+            SourceKind::Parquet { arrow, .. } => arrow,
+            SourceKind::Spool(columns) => {
+                if !columns.is_empty() {
+                    self.units.push(Unit {
+                        source: index,
+                        row_group: 0,
+                        rows: columns.len() as i64,
+                        first_row: 0,
+                    });
+                }
+                self.sources.push(source);
+                return Ok(());
+            }
+        };
         let mut first_row = 0i64;
-        for (row_group, rg) in source.arrow.metadata().row_groups().iter().enumerate() {
+        for (row_group, rg) in arrow.metadata().row_groups().iter().enumerate() {
             let rows = rg.num_rows();
             if rows < 0 {
                 return Err(TraceError::invalid(
@@ -256,19 +284,22 @@ impl TraceReader {
     fn decode_unit(&self, unit: Unit) -> Result<SampleColumns> {
         let source = &self.sources[unit.source];
         let path = &source.path;
+        let (arrow, projection) = match &source.kind {
+            SourceKind::Parquet { arrow, projection } => (arrow, projection),
+            SourceKind::Spool(columns) => return Ok(columns.as_ref().clone()),
+        };
         let file = File::open(path).map_err(|e| TraceError::io(path, e))?;
         let len = file.metadata().map_err(|e| TraceError::io(path, e))?.len();
         let batch_rows = usize::try_from(unit.rows)
             .unwrap_or(BATCH_ROWS)
             .clamp(1, BATCH_ROWS);
         let budgeted = BudgetedFile::new(file, len);
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(budgeted, source.arrow.clone())
-                .with_projection(source.projection.clone())
-                .with_row_groups(vec![unit.row_group])
-                .with_batch_size(batch_rows)
-                .build()
-                .map_err(|e| TraceError::parquet(path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(budgeted, arrow.clone())
+            .with_projection(projection.clone())
+            .with_row_groups(vec![unit.row_group])
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(|e| TraceError::parquet(path, e))?;
         let capacity = usize::try_from(unit.rows).unwrap_or(0).min(1 << 24);
         let mut out = SampleColumns {
             time_ns: Vec::with_capacity(capacity),
@@ -283,34 +314,13 @@ impl TraceReader {
         let mut label_index: HashMap<String, u32> = HashMap::new();
         for batch in reader {
             let batch = batch.map_err(|e| TraceError::parquet(path, e))?;
-            append_batch(
+            append_all(
                 path,
                 &batch,
                 &mut out,
                 unit.first_row,
                 source.default_interval_ns,
-            )?;
-            append_labels(path, &batch, &mut out, &mut label_index)?;
-            append_nullable::<BooleanArray, _>(
-                path,
-                &batch,
-                column::BLOCKED,
-                "Boolean",
-                &mut out.blocked,
-            )?;
-            append_nullable::<Int64Array, _>(
-                path,
-                &batch,
-                column::RUNNABLE_NS,
-                "Int64",
-                &mut out.runnable_ns,
-            )?;
-            append_nullable::<Int64Array, _>(
-                path,
-                &batch,
-                column::HANDOFF_NS,
-                "Int64",
-                &mut out.handoff_ns,
+                &mut label_index,
             )?;
             if out.len() as i64 > unit.rows {
                 return Err(TraceError::invalid(
@@ -372,6 +382,60 @@ impl TraceReader {
         }
         Ok(all)
     }
+}
+
+/// Append every column of `batch` to `out`.
+fn append_all(
+    path: &Path,
+    batch: &RecordBatch,
+    out: &mut SampleColumns,
+    first_row: i64,
+    default_interval_ns: i64,
+    label_index: &mut HashMap<String, u32>,
+) -> Result<()> {
+    append_batch(path, batch, out, first_row, default_interval_ns)?;
+    append_labels(path, batch, out, label_index)?;
+    append_nullable::<BooleanArray, _>(path, batch, column::BLOCKED, "Boolean", &mut out.blocked)?;
+    append_nullable::<Int64Array, _>(
+        path,
+        batch,
+        column::RUNNABLE_NS,
+        "Int64",
+        &mut out.runnable_ns,
+    )?;
+    append_nullable::<Int64Array, _>(
+        path,
+        batch,
+        column::HANDOFF_NS,
+        "Int64",
+        &mut out.handoff_ns,
+    )
+}
+
+/// Open a spool: decode its complete batches now, with the checks every row group gets.
+fn open_spool(path: &Path) -> Result<(Source, RunMetadata)> {
+    let spool = crate::spool::read_spool(path)?;
+    let default_interval_ns = spool.metadata.schedule.polling_interval_ns;
+    let mut columns = SampleColumns::default();
+    let mut label_index = HashMap::new();
+    for batch in &spool.batches {
+        append_all(
+            path,
+            batch,
+            &mut columns,
+            0,
+            default_interval_ns,
+            &mut label_index,
+        )?;
+    }
+    Ok((
+        Source {
+            path: path.to_path_buf(),
+            kind: SourceKind::Spool(Arc::new(columns)),
+            default_interval_ns,
+        },
+        spool.metadata,
+    ))
 }
 
 fn append_batch(
@@ -727,8 +791,7 @@ fn open_source(path: &Path) -> Result<(Source, RunMetadata)> {
     Ok((
         Source {
             path: path.to_path_buf(),
-            arrow,
-            projection,
+            kind: SourceKind::Parquet { arrow, projection },
             default_interval_ns: metadata.schedule.polling_interval_ns,
         },
         metadata,

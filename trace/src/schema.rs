@@ -136,10 +136,28 @@ pub const PARTS_SUFFIX: &str = ".parts";
 /// Finished parts: `part-000001.parquet`, ... (readable as a Parquet dataset directory).
 pub const PART_PREFIX: &str = "part-";
 pub const PART_EXTENSION: &str = ".parquet";
+/// The spool of the newest samples, not yet in a part: `.spool-000007.arrows`, an Arrow IPC
+/// stream that becomes `part-000007.parquet` (a spool whose part exists is a leftover of that
+/// step and is ignored). Hidden, so Parquet dataset readers of the directory skip it.
+pub const SPOOL_PREFIX: &str = ".spool-";
+pub const SPOOL_EXTENSION: &str = ".arrows";
 
 /// The Arrow schema of a trace as written by this version.
 pub fn arrow_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+    Arc::new(Schema::new(fields(DataType::Dictionary(
+        Box::new(DataType::Int32),
+        Box::new(DataType::Utf8),
+    ))))
+}
+
+/// The Arrow schema of a spool: the trace's columns, with labels as plain strings (an IPC
+/// stream would otherwise carry a replacement dictionary whenever a new label appears).
+pub fn spool_schema() -> Schema {
+    Schema::new(fields(DataType::Utf8))
+}
+
+fn fields(label: DataType) -> Vec<Field> {
+    vec![
         Field::new(
             column::TIME,
             DataType::Timestamp(TimeUnit::Nanosecond, Some(TIME_ZONE.into())),
@@ -147,13 +165,9 @@ pub fn arrow_schema() -> SchemaRef {
         ),
         Field::new(column::WAIT_NS, DataType::Int64, false),
         Field::new(column::INTERVAL_NS, DataType::Int64, false),
-        Field::new(
-            column::LABEL,
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            true,
-        ),
+        Field::new(column::LABEL, label, true),
         Field::new(column::BLOCKED, DataType::Boolean, true),
         Field::new(column::RUNNABLE_NS, DataType::Int64, true),
         Field::new(column::HANDOFF_NS, DataType::Int64, true),
-    ]))
+    ]
 }

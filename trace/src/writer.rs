@@ -1,12 +1,14 @@
 //! Writing traces crash-safely.
 //!
 //! A Parquet file is unreadable until its footer is written, so a process killed while recording
-//! would lose everything. While recording, samples therefore go to small, complete Parquet files
-//! ("parts") in `<trace>.parts/`, each written to a hidden temporary name and renamed into place,
-//! so a part is either whole or absent. [`TraceWriter::finish`] merges the parts into the trace
-//! (big row groups, written to a temporary name and renamed) and removes the directory. After a
-//! crash, [`recover`] does the same merge; the parts directory is also readable as is, by
-//! [`crate::TraceReader`] and as a Parquet dataset (`pd.read_parquet("run.parquet.parts")`).
+//! would lose everything. While recording, samples therefore go to `<trace>.parts/`: each flush
+//! is appended to the spool (an Arrow IPC stream, see [`crate::spool`]), and every few seconds
+//! the spool becomes a complete Parquet file ("part"), written to a hidden temporary name and
+//! renamed into place, so a part is either whole or absent. [`TraceWriter::finish`] merges the
+//! parts into the trace (big row groups, written to a temporary name and renamed) and removes the
+//! directory. After a crash, [`recover`] does the same merge, spool included; the parts directory
+//! is also readable as is, by [`crate::TraceReader`], and its parts (without the spool) as a
+//! Parquet dataset (`pd.read_parquet("run.parquet.parts")`).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::collections::HashMap;
 
 use arrow_array::types::Int32Type;
+use arrow_array::Array;
 use arrow_array::{
     ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampNanosecondArray,
@@ -29,7 +32,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::error::{Result, TraceError};
 use crate::estimate::WaitDetail;
 use crate::metadata::RunMetadata;
-use crate::schema::{self, column, PARTS_SUFFIX, PART_EXTENSION, PART_PREFIX};
+use crate::schema::{
+    self, column, PARTS_SUFFIX, PART_EXTENSION, PART_PREFIX, SPOOL_EXTENSION, SPOOL_PREFIX,
+};
+use crate::spool::{read_spool, SpoolWriter};
 
 /// One knock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +48,11 @@ pub struct Sample {
 
 /// Rows per row group of a finished trace.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// A flush that would leave more rows than this in the spool writes a part instead: a spool
+/// is for the trickle of an idle or lightly loaded program, and fast recordings make parts big
+/// enough to be worth their cost anyway.
+pub const SPOOL_MAX_ROWS: usize = 16 * 1024;
 
 /// The directory holding the parts of the recording of `path`.
 pub fn parts_dir(path: &Path) -> PathBuf {
@@ -213,6 +224,10 @@ pub struct TraceWriter {
     path: PathBuf,
     parts: PathBuf,
     next_part: u64,
+    /// The open spool (it will become part `next_part`), if any.
+    spool: Option<SpoolWriter>,
+    /// How many of the buffered samples (the oldest) are already in the spool.
+    spooled: usize,
     time_ns: Vec<i64>,
     wait_ns: Vec<i64>,
     /// 0 = the schedule's polling interval (filled in when the part is written).
@@ -279,6 +294,8 @@ impl TraceWriter {
             path: path.to_path_buf(),
             parts,
             next_part: 1,
+            spool: None,
+            spooled: 0,
             time_ns: Vec::new(),
             wait_ns: Vec::new(),
             interval_ns: Vec::new(),
@@ -330,9 +347,98 @@ impl TraceWriter {
         self.handoff_ns.push(detail.handoff_ns);
     }
 
-    /// Samples buffered since the last part.
+    /// Samples buffered since the last part (spooled or not).
     pub fn buffered(&self) -> usize {
         self.time_ns.len()
+    }
+
+    /// Buffered samples already in the spool, safe from a crash.
+    pub fn spooled(&self) -> usize {
+        self.spooled
+    }
+
+    /// Buffered samples not yet on disk: what a failing flush loses.
+    pub fn unspooled(&self) -> usize {
+        self.buffered() - self.spooled
+    }
+
+    /// Put the samples buffered since the last flush on disk, cheaply: append them to the
+    /// spool, or, once everything buffered reaches [`SPOOL_MAX_ROWS`], write it all as a part
+    /// ([`Self::write_part`]). Returns the samples flushed. On failure the samples that were
+    /// not yet on disk are dropped from the buffer (memory cannot grow on a full disk) and the
+    /// spool is closed; what it holds stays readable.
+    pub fn flush(&mut self, meta: &RunMetadata) -> Result<usize> {
+        let new = self.unspooled();
+        if new == 0 {
+            return Ok(0);
+        }
+        if self.buffered() >= SPOOL_MAX_ROWS {
+            return self.write_part(meta).map(|_| new);
+        }
+        let batch = self
+            .spool_batch(meta.schedule.polling_interval_ns)
+            .map_err(|e| TraceError::invalid(&self.path, e.to_string()));
+        let appended = batch.and_then(|batch| match &mut self.spool {
+            Some(spool) => spool.append(&batch),
+            None => {
+                let path = self.parts.join(format!(
+                    "{SPOOL_PREFIX}{:06}{SPOOL_EXTENSION}",
+                    self.next_part
+                ));
+                self.spool = Some(SpoolWriter::create(&path, meta, &batch)?);
+                Ok(())
+            }
+        });
+        match appended {
+            Ok(()) => {
+                self.spooled = self.buffered();
+                Ok(new)
+            }
+            Err(e) => {
+                self.truncate(self.spooled);
+                // A spool with a failed append may end in a torn message: append no more.
+                // Its rows are still buffered and become part `next_part`, which supersedes it.
+                self.spool = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.time_ns.truncate(rows);
+        self.wait_ns.truncate(rows);
+        self.interval_ns.truncate(rows);
+        self.labels.keys.truncate(rows);
+        self.blocked.truncate(rows);
+        self.runnable_ns.truncate(rows);
+        self.handoff_ns.truncate(rows);
+    }
+
+    /// The samples not yet spooled, as a batch of [`schema::spool_schema`].
+    fn spool_batch(&self, default_interval: i64) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let from = self.spooled;
+        let time: ArrayRef = Arc::new(
+            TimestampNanosecondArray::from(self.time_ns[from..].to_vec())
+                .with_timezone(schema::TIME_ZONE),
+        );
+        let wait: ArrayRef = Arc::new(Int64Array::from(self.wait_ns[from..].to_vec()));
+        let interval: ArrayRef = Arc::new(Int64Array::from_iter_values(
+            self.interval_ns[from..]
+                .iter()
+                .map(|&i| if i > 0 { i } else { default_interval }),
+        ));
+        let label: ArrayRef = Arc::new(StringArray::from_iter(
+            self.labels.keys[from..]
+                .iter()
+                .map(|k| k.map(|k| self.labels.names[k as usize].as_str())),
+        ));
+        let blocked: ArrayRef = Arc::new(BooleanArray::from(self.blocked[from..].to_vec()));
+        let runnable: ArrayRef = Arc::new(Int64Array::from(self.runnable_ns[from..].to_vec()));
+        let handoff: ArrayRef = Arc::new(Int64Array::from(self.handoff_ns[from..].to_vec()));
+        RecordBatch::try_new(
+            Arc::new(schema::spool_schema()),
+            vec![time, wait, interval, label, blocked, runnable, handoff],
+        )
     }
 
     /// Write a part without samples, holding only `meta`: once it is on disk, a recording killed
@@ -346,10 +452,13 @@ impl TraceWriter {
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, false, |_| Ok(()))
     }
 
-    /// Write the buffered samples as a new part. The buffer is emptied even on failure, so a
-    /// full disk cannot make memory grow; the error says how it failed.
+    /// Write the buffered samples (spooled or not) as a new part, which replaces the spool.
+    /// The buffer is emptied even on failure, so a full disk cannot make memory grow; the error
+    /// says how it failed, and the spool's samples stay on disk in the spool.
     pub fn write_part(&mut self, meta: &RunMetadata) -> Result<usize> {
         let rows = self.time_ns.len();
+        let spool = self.spool.take();
+        self.spooled = 0;
         if rows == 0 {
             return Ok(0);
         }
@@ -383,6 +492,11 @@ impl TraceWriter {
             .map_err(|e| TraceError::parquet(&part, e))?;
             writer.write(&batch).map_err(|e| write_error(&part, e))
         })?;
+        if let Some(spool) = spool {
+            // The part now holds the spool's samples; if removing it fails, readers skip a
+            // spool whose part exists.
+            let _ = fs::remove_file(spool.path());
+        }
         Ok(rows)
     }
 
@@ -401,23 +515,44 @@ pub struct MergeStats {
     pub rows: u64,
 }
 
-/// Finished parts in a parts directory, in recording order.
+/// The files holding a recording's samples in a parts directory, in recording order: finished
+/// parts and spools (see [`is_spool`]). A spool whose part exists was already turned into it
+/// and is left out.
 pub fn list_parts(parts: &Path) -> Result<Vec<PathBuf>> {
     let mut numbered = Vec::new();
     for entry in fs::read_dir(parts).map_err(|e| TraceError::io(parts, e))? {
         let entry = entry.map_err(|e| TraceError::io(parts, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(number) = name
-            .strip_prefix(PART_PREFIX)
-            .and_then(|rest| rest.strip_suffix(PART_EXTENSION))
-            .and_then(|digits| digits.parse::<u64>().ok())
-        {
-            numbered.push((number, entry.path()));
+        let number = |prefix: &str, extension: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(extension))
+                .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|digits| digits.parse::<u64>().ok())
+        };
+        if let Some(n) = number(PART_PREFIX, PART_EXTENSION) {
+            numbered.push((n, false, entry.path()));
+        } else if let Some(n) = number(SPOOL_PREFIX, SPOOL_EXTENSION) {
+            numbered.push((n, true, entry.path()));
         }
     }
     numbered.sort();
-    Ok(numbered.into_iter().map(|(_, p)| p).collect())
+    let mut files: Vec<PathBuf> = Vec::with_capacity(numbered.len());
+    let mut previous: Option<u64> = None;
+    for (number, _, path) in numbered {
+        // Sorted by number, part before spool: a spool right after its own part is skipped.
+        if previous != Some(number) {
+            files.push(path);
+        }
+        previous = Some(number);
+    }
+    Ok(files)
+}
+
+/// True for a spool's path (as listed by [`list_parts`]), false for a Parquet part.
+pub fn is_spool(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(SPOOL_EXTENSION))
 }
 
 /// Merge the parts in `parts` into the trace `out` with metadata `meta`, then remove `parts`.
@@ -437,6 +572,15 @@ pub fn merge_parts_with_row_groups(
     let mut rows = 0u64;
     write_file_atomically(out, meta, row_group_rows.max(1), true, |writer| {
         for part in &part_files {
+            if is_spool(part) {
+                for batch in read_spool(part)?.batches {
+                    let batch = project(&batch, meta.schedule.polling_interval_ns)
+                        .map_err(|e| TraceError::invalid(part, e))?;
+                    rows += batch.num_rows() as u64;
+                    writer.write(&batch).map_err(|e| write_error(out, e))?;
+                }
+                continue;
+            }
             let file = File::open(part).map_err(|e| TraceError::io(part, e))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| TraceError::parquet(part, e))?
@@ -477,6 +621,24 @@ fn project(batch: &RecordBatch, default_interval_ns: i64) -> Result<RecordBatch,
         ])) as ArrayRef,
     };
     let label = match batch.column_by_name(column::LABEL) {
+        // A spool's labels are plain strings: dictionary-encode them.
+        Some(c) if c.data_type() == &arrow_schema::DataType::Utf8 => {
+            let strings = c
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or("column 'label' could not be decoded")?;
+            let mut labels = Labels::default();
+            for i in 0..strings.len() {
+                labels.push((!strings.is_null(i)).then(|| strings.value(i)));
+            }
+            Arc::new(
+                DictionaryArray::<Int32Type>::try_new(
+                    Int32Array::from(labels.keys),
+                    Arc::new(StringArray::from(labels.names)),
+                )
+                .map_err(|e| e.to_string())?,
+            ) as ArrayRef
+        }
         Some(c) => c.clone(),
         None => arrow_array::new_null_array(
             schema::arrow_schema().field(3).data_type(),
@@ -521,6 +683,7 @@ pub fn recover(path: &Path) -> Result<MergeStats> {
     }
     let part_files = list_parts(&parts)?;
     let mut meta = match part_files.last() {
+        Some(last) if is_spool(last) => read_spool(last)?.metadata,
         Some(last) => crate::reader::read_file_metadata(last)?,
         None => {
             return Err(TraceError::invalid(

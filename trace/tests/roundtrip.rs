@@ -455,3 +455,157 @@ fn small_parts_are_written_uncompressed_and_the_merged_trace_compressed() {
         .iter()
         .all(|c| matches!(c, parquet::basic::Compression::ZSTD(_))));
 }
+
+/// What a killed recorder leaves when its newest samples are in the spool: readers and
+/// recover() see every flushed sample, with its labels and details, exactly once.
+#[test]
+fn flushed_samples_are_in_the_spool_and_read_and_recovered_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spooled.parquet");
+    let all = samples(1_000);
+    let mut w = TraceWriter::create(&path).unwrap();
+    let mut m = meta();
+    w.write_header(&m).unwrap();
+    // 300 rows in a part, then three flushes of 200 rows to the spool.
+    all[..300].iter().for_each(|s| w.push(*s));
+    m.counters.knocks = 300;
+    w.write_part(&m).unwrap();
+    for (i, chunk) in all[300..900].chunks(200).enumerate() {
+        for s in chunk {
+            let detail = WaitDetail {
+                blocked: Some(s.wait_ns % 2 == 0),
+                runnable_ns: Some(s.wait_ns / 3),
+                handoff_ns: None,
+            };
+            let label = (i == 1).then_some("phase two");
+            w.push_knock(*s, 0, label, &detail);
+        }
+        m.counters.knocks += chunk.len() as u64;
+        assert_eq!(w.flush(&m).unwrap(), chunk.len());
+        assert_eq!(w.unspooled(), 0);
+    }
+    // A flush is not a part: the directory holds the header, one part and the spool.
+    let names: Vec<String> = fs::read_dir(parts_dir(&path))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.iter().filter(|n| n.starts_with("part-")).count(), 2);
+    assert_eq!(names.iter().filter(|n| n.ends_with(".arrows")).count(), 1);
+    // Buffered, never flushed: lost, as after SIGKILL.
+    all[900..].iter().for_each(|s| w.push(*s));
+    std::mem::forget(w);
+
+    let r = TraceReader::open(&path).unwrap();
+    assert!(r.from_parts() && !r.metadata().complete);
+    // The spool's metadata is from its first flush (the newest file on disk).
+    assert_eq!(r.metadata().counters.knocks, 500);
+    let cols = r.read_all().unwrap();
+    assert_eq!(
+        cols.wait_ns,
+        all[..900].iter().map(|s| s.wait_ns).collect::<Vec<_>>()
+    );
+    assert_eq!(cols.interval_ns[899], 1_000_000, "0 = the polling interval");
+    assert_eq!(cols.labels, vec!["phase two".to_string()]);
+    assert_eq!(cols.label[500..502], [Some(0), Some(0)]);
+    assert_eq!(cols.label[499], None);
+    assert_eq!(cols.blocked[300], Some(all[300].wait_ns % 2 == 0));
+    assert_eq!(cols.runnable_ns[899], Some(all[899].wait_ns / 3));
+
+    let stats = recover(&path).unwrap();
+    assert_eq!((stats.parts, stats.rows), (3, 900));
+    let (m, s) = read(&path);
+    assert!(m.recovered && !m.complete);
+    assert_eq!(s, all[..900]);
+    let cols = TraceReader::open(&path).unwrap().read_all().unwrap();
+    assert_eq!(cols.labels, vec!["phase two".to_string()]);
+    assert_eq!(cols.label[500], Some(0));
+}
+
+/// A process killed while appending leaves a torn last message: the batches before it count.
+#[test]
+fn a_torn_spool_keeps_its_complete_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torn.parquet");
+    let all = samples(300);
+    let mut w = TraceWriter::create(&path).unwrap();
+    let m = meta();
+    w.write_header(&m).unwrap();
+    for chunk in all.chunks(100) {
+        chunk.iter().for_each(|s| w.push(*s));
+        w.flush(&m).unwrap();
+    }
+    std::mem::forget(w);
+    let spool = fs::read_dir(parts_dir(&path))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| gilknocker_trace::is_spool(p))
+        .unwrap();
+    let len = fs::metadata(&spool).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&spool).unwrap();
+    file.set_len(len - 40).unwrap();
+    let contents = gilknocker_trace::read_spool(&spool).unwrap();
+    assert!(contents.torn);
+    assert_eq!(contents.batches.len(), 2);
+    assert_eq!(
+        TraceReader::open(&path).unwrap().read_all().unwrap().len(),
+        200
+    );
+    assert_eq!(recover(&path).unwrap().rows, 200);
+    assert_eq!(read(&path).1, all[..200]);
+}
+
+/// The spool becomes part N; a crash between writing that part and removing the spool leaves
+/// both, and the samples must not count twice.
+#[test]
+fn a_spool_whose_part_exists_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("both.parquet");
+    let all = samples(500);
+    let mut w = TraceWriter::create(&path).unwrap();
+    let m = meta();
+    w.write_header(&m).unwrap();
+    all[..200].iter().for_each(|s| w.push(*s));
+    w.flush(&m).unwrap();
+    let parts = parts_dir(&path);
+    let spool = parts.join(".spool-000002.arrows");
+    let kept = fs::read(&spool).unwrap();
+    all[200..].iter().for_each(|s| w.push(*s));
+    assert_eq!(w.write_part(&m).unwrap(), 500);
+    assert!(!spool.exists(), "the part replaces the spool");
+    assert!(parts.join("part-000002.parquet").exists());
+    fs::write(&spool, kept).unwrap();
+    std::mem::forget(w);
+    assert_eq!(gilknocker_trace::list_parts(&parts).unwrap().len(), 2);
+    assert_eq!(
+        TraceReader::open(&path).unwrap().read_all().unwrap().len(),
+        500
+    );
+    assert_eq!(recover(&path).unwrap().rows, 500);
+}
+
+/// Many samples at once are worth a part: a flush that would leave SPOOL_MAX_ROWS or more in
+/// the spool writes a part instead.
+#[test]
+fn a_big_flush_writes_a_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.parquet");
+    let n = gilknocker_trace::SPOOL_MAX_ROWS;
+    let all = samples(n + 10);
+    let mut w = TraceWriter::create(&path).unwrap();
+    let m = meta();
+    all[..10].iter().for_each(|s| w.push(*s));
+    w.flush(&m).unwrap();
+    assert_eq!(w.spooled(), 10);
+    all[10..].iter().for_each(|s| w.push(*s));
+    assert_eq!(w.flush(&m).unwrap(), n);
+    assert_eq!((w.spooled(), w.buffered()), (0, 0));
+    let parts = parts_dir(&path);
+    let files = gilknocker_trace::list_parts(&parts).unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(!gilknocker_trace::is_spool(&files[0]));
+    assert!(!parts.join(".spool-000001.arrows").exists());
+    let mut done = m.clone();
+    done.complete = true;
+    w.finish(&done).unwrap();
+    assert_eq!(read(&path).1, all);
+}
