@@ -616,8 +616,21 @@ def _read_unfinished(path: str) -> Any:
     import pyarrow.ipc  # type: ignore[import-untyped,unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
+    retries = 2
+    while True:
+        try:
+            return _read_files(pa, pq, _native.unfinished_files(path))
+        except FileNotFoundError:
+            # A recording in progress turned its spool into a part meanwhile: list again.
+            if retries == 0:
+                raise
+            retries -= 1
+
+
+def _read_files(pa: Any, pq: Any, files: list[tuple[Any, bool]]) -> Any:
+    """Parquet parts whole; a spool's complete batches (a torn last message is skipped)."""
     tables = []
-    for file, is_spool in _native.unfinished_files(path):
+    for file, is_spool in files:
         if not is_spool:
             tables.append(pq.read_table(file))
             continue

@@ -127,14 +127,14 @@ impl TraceReader {
                     io::Error::from_raw_os_error(libc::EISDIR),
                 ));
             }
-            return Self::open_parts(path, parts);
+            return Self::open_parts(path, path, parts);
         }
         if !path.exists() {
             let parts_path = parts_dir(path);
             if parts_path.is_dir() {
                 let parts = list_parts(&parts_path)?;
                 if !parts.is_empty() {
-                    return Self::open_parts(path, parts);
+                    return Self::open_parts(path, &parts_path, parts);
                 }
                 return Err(TraceError::Unfinalized {
                     path: path.to_path_buf(),
@@ -154,13 +154,31 @@ impl TraceReader {
         Ok(reader)
     }
 
-    fn open_parts(path: &Path, parts: Vec<PathBuf>) -> Result<Self> {
+    /// Open the files `list_parts(dir)` gave. A recording in progress turns its spool into a
+    /// part now and then, so a spool listed a moment ago may be gone: then list again.
+    fn open_parts(path: &Path, dir: &Path, mut parts: Vec<PathBuf>) -> Result<Self> {
+        let mut attempts = 0;
+        loop {
+            match Self::open_listed(path, &parts) {
+                Err(e) if attempts < 3 && e.io_kind() == Some(io::ErrorKind::NotFound) => {
+                    attempts += 1;
+                    parts = list_parts(dir)?;
+                    if parts.is_empty() {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_listed(path: &Path, parts: &[PathBuf]) -> Result<Self> {
         let mut reader: Option<TraceReader> = None;
         for part in parts {
-            let (source, metadata) = if is_spool(&part) {
-                open_spool(&part)?
+            let (source, metadata) = if is_spool(part) {
+                open_spool(part)?
             } else {
-                open_source(&part)?
+                open_source(part)?
             };
             let r = reader.get_or_insert_with(|| TraceReader {
                 path: path.to_path_buf(),
@@ -835,4 +853,46 @@ fn one_line(text: &str) -> String {
 /// The run metadata of a single trace file (no samples are read).
 pub fn read_file_metadata(path: &Path) -> Result<RunMetadata> {
     open_source(path).map(|(_, meta)| meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Sample, ScheduleInfo, ScheduleKind, TraceWriter};
+
+    /// A reader of a recording in progress may list the spool just before the writer turns it
+    /// into a part and removes it: it lists again instead of failing.
+    #[test]
+    fn a_spool_gone_since_the_listing_is_looked_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.parquet");
+        let meta = RunMetadata::new(
+            ScheduleInfo {
+                kind: ScheduleKind::Continuous,
+                polling_interval_ns: 1_000_000,
+                sampling_interval_ns: None,
+                sleeping_interval_ns: None,
+                jitter: true,
+            },
+            0,
+        );
+        let mut writer = TraceWriter::create(&path).unwrap();
+        writer.write_header(&meta).unwrap();
+        for i in 0..10 {
+            writer.push(Sample {
+                time_ns: i,
+                wait_ns: 1,
+            });
+        }
+        writer.flush(&meta).unwrap();
+        let parts = parts_dir(&path);
+        // As listed a moment before the spool became part 2.
+        let stale = vec![
+            parts.join("part-000001.parquet"),
+            parts.join(".spool-000002.arrows"),
+        ];
+        writer.write_part(&meta).unwrap();
+        let reader = TraceReader::open_parts(&path, &parts, stale).unwrap();
+        assert_eq!(reader.read_all().unwrap().len(), 10);
+    }
 }
