@@ -1,6 +1,6 @@
 """Accuracy and cost of gilknocker against ground truth and against gilknocker 0.4.2 (issue 4).
 
-    python benchmarks/run.py            # full run (~8 min), writes docs/accuracy.md
+    python benchmarks/run.py            # full run (~25 min), writes docs/accuracy.md
     python benchmarks/run.py --smoke    # a few hundred ms per workload (tests use this)
 
 Ground truth comes from benchmarks/gilhold.c, compiled with gcc into a temporary directory: a

@@ -990,7 +990,7 @@ def main() -> int:
             f"{result.failures} failed; {result.notes}"
         )
     if not args.only or any("fuzz" in o for o in args.only):
-        for target in ("summary", "read_trace"):
+        for target in ("summary", "read_trace", "read_spool"):
             result = fuzz_check(target, 600 if full else 30)
             results.append(result)
             print(f"{'FAIL' if result.failures else 'ok':4} {result.test}: {result.notes}")
