@@ -7,9 +7,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use gilknocker_trace::{
-    parts_dir, read_spool, RunMetadata, ScheduleInfo, ScheduleKind, TraceReader, TraceWriter,
-};
+use gilknocker_trace::{parts_dir, read_spool, RunMetadata, ScheduleInfo, TraceReader, TraceWriter};
 use libfuzzer_sys::fuzz_target;
 
 /// (parts directory, spool path), with the first part written once.
@@ -19,16 +17,7 @@ fn scratch() -> &'static (PathBuf, PathBuf) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("fuzz.parquet");
         let mut writer = TraceWriter::create(&path).expect("trace writer");
-        let meta = RunMetadata::new(
-            ScheduleInfo {
-                kind: ScheduleKind::Continuous,
-                polling_interval_ns: 2_000_000,
-                sampling_interval_ns: None,
-                sleeping_interval_ns: None,
-                jitter: true,
-            },
-            0,
-        );
+        let meta = RunMetadata::new(ScheduleInfo::continuous(2_000_000, true), 0);
         writer.write_header(&meta).expect("first part");
         let parts = parts_dir(&path);
         let spool = parts.join(".spool-000002.arrows");

@@ -672,10 +672,40 @@ fn writer_main(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gilknocker_trace::{ScheduleInfo, ScheduleKind, TraceReader, WaitDetail};
+    use gilknocker_trace::{ScheduleInfo, TraceReader, WaitDetail};
 
     fn shared() -> Arc<Shared> {
         Arc::new(Shared::new(1_000_000, 5_000))
+    }
+
+    type WriterThread = JoinHandle<Result<Option<MergeStats>, String>>;
+
+    /// The writer thread on `receiver`, flushing on every drain (50 µs) and turning its spool
+    /// into a part after `compact`.
+    fn spawn_writer(
+        shared: &Arc<Shared>,
+        writer: TraceWriter,
+        receiver: Receiver<Queued>,
+        jitter: bool,
+        compact: Duration,
+    ) -> WriterThread {
+        let shared = shared.clone();
+        let metadata = metadata(jitter);
+        thread::spawn(move || {
+            writer_main(
+                shared,
+                writer,
+                receiver,
+                metadata,
+                Duration::ZERO,
+                compact,
+                Duration::from_micros(50),
+            )
+        })
+    }
+
+    fn metadata(jitter: bool) -> RunMetadata {
+        RunMetadata::new(ScheduleInfo::continuous(1_000_000, jitter), 0)
     }
 
     #[test]
@@ -745,29 +775,8 @@ mod tests {
         let shared = shared();
         let writer = TraceWriter::create(&path).unwrap();
         let (tx, rx) = sync_channel(100_000);
-        let metadata = RunMetadata::new(
-            ScheduleInfo {
-                kind: ScheduleKind::Continuous,
-                polling_interval_ns: 1_000_000,
-                sampling_interval_ns: None,
-                sleeping_interval_ns: None,
-                jitter: true,
-            },
-            0,
-        );
-        let thread_shared = shared.clone();
-        // A zero part interval: a part on every drain, so batching runs many times.
-        let handle = thread::spawn(move || {
-            writer_main(
-                thread_shared,
-                writer,
-                rx,
-                metadata,
-                Duration::ZERO,
-                Duration::ZERO,
-                Duration::from_micros(50),
-            )
-        });
+        // Zero intervals: a flush or a part on every drain, so batching runs many times.
+        let handle = spawn_writer(&shared, writer, rx, true, Duration::ZERO);
         for i in 0..20_000i64 {
             let sample = Sample {
                 time_ns: i * 1024,
@@ -811,29 +820,8 @@ mod tests {
         let shared = shared();
         let writer = TraceWriter::create(&path).unwrap();
         let (tx, rx) = sync_channel(10_000);
-        let metadata = RunMetadata::new(
-            ScheduleInfo {
-                kind: ScheduleKind::Continuous,
-                polling_interval_ns: 1_000_000,
-                sampling_interval_ns: None,
-                sleeping_interval_ns: None,
-                jitter: true,
-            },
-            0,
-        );
-        let thread_shared = shared.clone();
         // Flush on every drain, never turn the spool into a part.
-        let handle = thread::spawn(move || {
-            writer_main(
-                thread_shared,
-                writer,
-                rx,
-                metadata,
-                Duration::ZERO,
-                Duration::from_secs(3600),
-                Duration::from_micros(50),
-            )
-        });
+        let handle = spawn_writer(&shared, writer, rx, true, Duration::from_secs(3600));
         for i in 0..1_000i64 {
             let sample = Sample {
                 time_ns: i * 1024,
@@ -874,16 +862,6 @@ mod tests {
         // The parts directory disappears: every part write fails.
         std::fs::remove_dir_all(gilknocker_trace::parts_dir(&path)).unwrap();
         let (tx, rx) = sync_channel(1_000);
-        let metadata = RunMetadata::new(
-            ScheduleInfo {
-                kind: ScheduleKind::Continuous,
-                polling_interval_ns: 1_000_000,
-                sampling_interval_ns: None,
-                sleeping_interval_ns: None,
-                jitter: false,
-            },
-            0,
-        );
         for i in 0..10 {
             tx.send((
                 Sample {
@@ -895,18 +873,7 @@ mod tests {
             ))
             .unwrap();
         }
-        let thread_shared = shared.clone();
-        let handle = thread::spawn(move || {
-            writer_main(
-                thread_shared,
-                writer,
-                rx,
-                metadata,
-                Duration::ZERO,
-                Duration::ZERO,
-                Duration::from_micros(50),
-            )
-        });
+        let handle = spawn_writer(&shared, writer, rx, false, Duration::ZERO);
         // Wait (without a timing assert) until the failure is reported.
         while shared.error().is_none() {
             thread::sleep(Duration::from_millis(1));

@@ -46,6 +46,19 @@ pub struct ScheduleInfo {
     pub jitter: bool,
 }
 
+impl ScheduleInfo {
+    /// Continuous knocking at `polling_interval_ns` (the mean when `jitter`).
+    pub fn continuous(polling_interval_ns: i64, jitter: bool) -> Self {
+        ScheduleInfo {
+            kind: ScheduleKind::Continuous,
+            polling_interval_ns,
+            sampling_interval_ns: None,
+            sleeping_interval_ns: None,
+            jitter,
+        }
+    }
+}
+
 /// Counters kept by the recorder, cumulative over the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunCounters {

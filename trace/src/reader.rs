@@ -858,7 +858,7 @@ pub fn read_file_metadata(path: &Path) -> Result<RunMetadata> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Sample, ScheduleInfo, ScheduleKind, TraceWriter};
+    use crate::{Sample, ScheduleInfo, TraceWriter};
 
     /// A reader of a recording in progress may list the spool just before the writer turns it
     /// into a part and removes it: it lists again instead of failing.
@@ -866,16 +866,7 @@ mod tests {
     fn a_spool_gone_since_the_listing_is_looked_up_again() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("live.parquet");
-        let meta = RunMetadata::new(
-            ScheduleInfo {
-                kind: ScheduleKind::Continuous,
-                polling_interval_ns: 1_000_000,
-                sampling_interval_ns: None,
-                sleeping_interval_ns: None,
-                jitter: true,
-            },
-            0,
-        );
+        let meta = RunMetadata::new(ScheduleInfo::continuous(1_000_000, true), 0);
         let mut writer = TraceWriter::create(&path).unwrap();
         writer.write_header(&meta).unwrap();
         for i in 0..10 {
