@@ -56,6 +56,12 @@ pub struct Live {
     threshold_ns: i64,
     /// Never reset (for rate()-style scraping).
     wait_ns_monotonic: u64,
+    /// The largest total wait reported so far. A report counts a knock still waiting by the
+    /// time elapsed since it began; that knock then adds its measured wait, which ends a
+    /// little earlier (it got the GIL before the report read the clock), and between its
+    /// release and its bookkeeping neither is counted. Reports never go below this, so the
+    /// counter never decreases.
+    wait_ns_reported: f64,
     knocks_monotonic: u64,
     buckets: VecDeque<Bucket>,
     started_ns: Option<i64>,
@@ -102,6 +108,7 @@ impl Live {
             interval_ns,
             threshold_ns,
             wait_ns_monotonic: 0,
+            wait_ns_reported: 0.0,
             knocks_monotonic: 0,
             buckets: VecDeque::new(),
             started_ns: None,
@@ -196,7 +203,12 @@ impl Live {
 
     /// Windowed busy fraction and monotonic counters at `now_ns`, counting a knock that has
     /// been waiting since `waiting_since_ns` (if any) as busy time and as wait.
-    pub fn live(&self, now_ns: i64, window_ns: i64, waiting_since_ns: Option<i64>) -> LiveFigures {
+    pub fn live(
+        &mut self,
+        now_ns: i64,
+        window_ns: i64,
+        waiting_since_ns: Option<i64>,
+    ) -> LiveFigures {
         let window_ns = window_ns.clamp(LIVE_BUCKET_NS, LIVE_HISTORY_NS);
         let from = now_ns - window_ns;
         let first_bucket = from.div_euclid(LIVE_BUCKET_NS);
@@ -221,6 +233,8 @@ impl Live {
                 slots += inside;
             }
         }
+        let wait_ns_total = wait_ns_total.max(self.wait_ns_reported);
+        self.wait_ns_reported = wait_ns_total;
         let covered_from = self.started_ns.map_or(from, |s| s.max(from));
         LiveFigures {
             busy_fraction: if slots > 0.0 {
@@ -283,8 +297,9 @@ impl Live {
         // services are monotonic and windowed, so a reset leaves them alone too.
         let dropped = self.counters.dropped_samples;
         let buckets = std::mem::take(&mut self.buckets);
-        let (wait, knocks, started) = (
+        let (wait, reported, knocks, started) = (
             self.wait_ns_monotonic,
+            self.wait_ns_reported,
             self.knocks_monotonic,
             self.started_ns,
         );
@@ -294,6 +309,7 @@ impl Live {
         self.counters.dropped_samples = dropped;
         self.buckets = buckets;
         self.wait_ns_monotonic = wait;
+        self.wait_ns_reported = reported;
         self.knocks_monotonic = knocks;
         self.started_ns = started;
     }
@@ -481,6 +497,30 @@ mod tests {
         // Resetting the 0.4.2-style metric leaves the service figures alone.
         live.reset(50 * S);
         assert_eq!(live.live(50 * S, 20 * S, None).knocks_total, 11_667);
+    }
+
+    /// Prometheus counters must never decrease. A report reads the clock after a waiting knock
+    /// got the GIL but before it was booked: it counts more wait than the knock then books,
+    /// and a report between the knock's release and its booking counts neither.
+    #[test]
+    fn the_total_wait_never_decreases_across_a_knock_that_ends() {
+        const WINDOW: i64 = 1_000_000_000;
+        let mut live = Live::new(1_000_000, 5_000);
+        live.started(0);
+        let during = live.live(3_000_000, WINDOW, Some(1_000_000));
+        assert!((during.wait_seconds_total - 2e-3).abs() < 1e-9);
+        let between = live.live(3_000_100, WINDOW, None);
+        live.knocked(&knock(1_000_000, 1_990_000, 1_000_000));
+        let after = live.live(3_000_200, WINDOW, None);
+        assert!(between.wait_seconds_total >= during.wait_seconds_total);
+        assert!(after.wait_seconds_total >= between.wait_seconds_total);
+        // Later waits count in full again.
+        live.knocked(&knock(4_000_000, 7_000_000, 1_000_000));
+        let later = live.live(20_000_000, WINDOW, None);
+        assert!(
+            (later.wait_seconds_total - 8.99e-3).abs() < 1e-9,
+            "{later:?}"
+        );
     }
 
     #[test]
