@@ -13,7 +13,7 @@
 //! before it, which is what was flushed.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,7 @@ use arrow_ipc::writer::StreamWriter;
 use crate::error::{Result, TraceError};
 use crate::metadata::RunMetadata;
 use crate::schema;
+use crate::writer::create_then_rename;
 
 /// A spool larger than this is refused by readers: the writer turns its spool into a part long
 /// before (at [`crate::writer::SPOOL_MAX_ROWS`] rows, about 100 bytes each).
@@ -46,29 +47,19 @@ impl std::fmt::Debug for SpoolWriter {
 impl SpoolWriter {
     /// Create the spool at `path` holding `first`, with `meta` in its schema's metadata.
     pub(crate) fn create(path: &Path, meta: &RunMetadata, first: &RecordBatch) -> Result<Self> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!("{name}.tmp"));
-        let file = File::create(&tmp).map_err(|e| TraceError::io(&tmp, e))?;
         let schema = schema::spool_schema()
             .with_metadata(meta.to_key_values().into_iter().collect::<HashMap<_, _>>());
-        let result = (|| {
+        let writer = create_then_rename(path, |file| {
             let mut writer = StreamWriter::try_new_buffered(file, &schema)
                 .map_err(|e| ipc_write_error(path, e))?;
             writer.write(first).map_err(|e| ipc_write_error(path, e))?;
             writer.flush().map_err(|e| ipc_write_error(path, e))?;
-            fs::rename(&tmp, path).map_err(|e| TraceError::io(path, e))?;
-            Ok(SpoolWriter {
-                path: path.to_path_buf(),
-                writer,
-            })
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+            Ok(writer)
+        })?;
+        Ok(SpoolWriter {
+            path: path.to_path_buf(),
+            writer,
+        })
     }
 
     /// Append `batch` and hand it to the operating system (no fsync: the spool protects

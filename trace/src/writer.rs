@@ -181,13 +181,7 @@ fn write_file_atomically(
     compress: bool,
     fill: impl FnOnce(&mut ArrowWriter<BufWriter<File>>) -> Result<()>,
 ) -> Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
-    let file = File::create(&tmp).map_err(|e| TraceError::io(&tmp, e))?;
-    let result = (|| {
+    create_then_rename(path, |file| {
         let mut writer = ArrowWriter::try_new(
             BufWriter::new(file),
             schema::arrow_schema(),
@@ -198,9 +192,28 @@ fn write_file_atomically(
         let inner = writer.into_inner().map_err(|e| write_error(path, e))?;
         inner
             .into_inner()
-            .map_err(|e| TraceError::io(path, e.into_error()))?;
-        fs::rename(&tmp, path).map_err(|e| TraceError::io(path, e))
-    })();
+            .map(drop)
+            .map_err(|e| TraceError::io(path, e.into_error()))
+    })
+}
+
+/// Create `path` whole or not at all: `write` fills a hidden temporary file, which is then
+/// renamed to `path` (removed on failure). Returns what `write` returned (an open writer, for
+/// the spool).
+pub(crate) fn create_then_rename<T>(
+    path: &Path,
+    write: impl FnOnce(File) -> Result<T>,
+) -> Result<T> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
+    let file = File::create(&tmp).map_err(|e| TraceError::io(&tmp, e))?;
+    let result = write(file).and_then(|value| {
+        fs::rename(&tmp, path).map_err(|e| TraceError::io(path, e))?;
+        Ok(value)
+    });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -352,6 +365,13 @@ impl TraceWriter {
         self.time_ns.len()
     }
 
+    /// `<parts>/<prefix><next_part, 6 digits><extension>`: the next part, or the spool that
+    /// becomes it.
+    fn numbered(&self, prefix: &str, extension: &str) -> PathBuf {
+        self.parts
+            .join(format!("{prefix}{:06}{extension}", self.next_part))
+    }
+
     /// Buffered samples already in the spool, safe from a crash.
     pub fn spooled(&self) -> usize {
         self.spooled
@@ -372,7 +392,10 @@ impl TraceWriter {
         if new == 0 {
             return Ok(0);
         }
-        if self.buffered() >= SPOOL_MAX_ROWS {
+        // After a failed append the spool is closed but its samples are still buffered: they
+        // go to the part that supersedes it, never to a new spool renamed over it.
+        let spool_closed = self.spool.is_none() && self.spooled > 0;
+        if self.buffered() >= SPOOL_MAX_ROWS || spool_closed {
             return self.write_part(meta).map(|_| new);
         }
         let batch = self
@@ -381,10 +404,7 @@ impl TraceWriter {
         let appended = batch.and_then(|batch| match &mut self.spool {
             Some(spool) => spool.append(&batch),
             None => {
-                let path = self.parts.join(format!(
-                    "{SPOOL_PREFIX}{:06}{SPOOL_EXTENSION}",
-                    self.next_part
-                ));
+                let path = self.numbered(SPOOL_PREFIX, SPOOL_EXTENSION);
                 self.spool = Some(SpoolWriter::create(&path, meta, &batch)?);
                 Ok(())
             }
@@ -444,10 +464,7 @@ impl TraceWriter {
     /// Write a part without samples, holding only `meta`: once it is on disk, a recording killed
     /// at any later moment recovers to a readable trace (possibly without samples).
     pub fn write_header(&mut self, meta: &RunMetadata) -> Result<()> {
-        let part = self.parts.join(format!(
-            "{PART_PREFIX}{:06}{PART_EXTENSION}",
-            self.next_part
-        ));
+        let part = self.numbered(PART_PREFIX, PART_EXTENSION);
         self.next_part += 1;
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, false, |_| Ok(()))
     }
@@ -473,10 +490,7 @@ impl TraceWriter {
         let blocked = std::mem::take(&mut self.blocked);
         let runnable_ns = std::mem::take(&mut self.runnable_ns);
         let handoff_ns = std::mem::take(&mut self.handoff_ns);
-        let part = self.parts.join(format!(
-            "{PART_PREFIX}{:06}{PART_EXTENSION}",
-            self.next_part
-        ));
+        let part = self.numbered(PART_PREFIX, PART_EXTENSION);
         self.next_part += 1;
         let compress = rows >= COMPRESS_PART_MIN_ROWS;
         write_file_atomically(&part, meta, ROW_GROUP_ROWS, compress, |writer| {
