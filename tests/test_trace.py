@@ -319,6 +319,46 @@ def test_long_waits_say_whether_the_knocker_blocked_on_the_gil(trace_path: Path)
         assert df.loc[df["wait_ns"] < 2_000, "blocked"].isna().all()
 
 
+def test_load_gives_the_same_dtypes_whatever_the_rows(tmp_path: Path) -> None:
+    """A stretch of a trace where every knock waited long has no null in the nullable columns;
+    one where none did has only nulls. load() must give all of them the same dtypes (pandas
+    alone gives bool/int64 without nulls, object/float64 with them)."""
+    import ctypes
+    import threading
+    import time
+
+    import pyarrow.compute as pc
+
+    path = tmp_path / "run.parquet"
+    libc = ctypes.PyDLL(None)
+    libc.usleep.argtypes = [ctypes.c_uint]
+    with gilknocker.record(path, polling_interval_micros=200, idle_interval_micros=None):
+        for _ in range(5):
+            pin = threading.Thread(target=libc.usleep, args=(20_000,))
+            pin.start()
+            pin.join()
+            time.sleep(0.01)  # free knocks: no details
+    run_metadata = {
+        k: v for k, v in pq.read_metadata(path).metadata.items() if not k.startswith(b"ARROW:")
+    }
+    table = pq.read_table(path).replace_schema_metadata(run_metadata)
+    has_details = pc.is_valid(table["blocked"])
+    subsets = {
+        "details only": table.filter(has_details),
+        "no details": table.filter(pc.invert(has_details)),
+    }
+    full = gilknocker.load(path)
+    assert full["blocked"].isna().any() and full["blocked"].notna().any()
+    for name, subset in subsets.items():
+        assert subset.num_rows > 0, name
+        pq.write_table(subset, tmp_path / f"{name}.parquet")
+        part = gilknocker.load(tmp_path / f"{name}.parquet")
+        assert len(part) == subset.num_rows
+        assert dict(part.dtypes.astype(str)) == dict(full.dtypes.astype(str)), name
+    assert str(full["blocked"].dtype) == "object"
+    assert str(full["runnable_ns"].dtype) == str(full["handoff_ns"].dtype) == "float64"
+
+
 def test_a_recording_in_progress_is_readable_spool_included(tmp_path: Path) -> None:
     """Between parts, flushed samples sit in the spool: load() and recover() read them (the
     complete batches of a torn spool too), with the same columns and types as a finished

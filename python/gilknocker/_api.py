@@ -594,19 +594,32 @@ def read_metadata(path: StrPath) -> dict[str, Any]:
 
 def load(path: StrPath) -> Any:
     """Load a trace as a pandas DataFrame (``time``, ``wait_ns``, ``interval_ns``) with the run
-    metadata in ``df.attrs``. Also reads the parts and spool of an unfinished recording. Needs
-    pandas and pyarrow (``pip install gilknocker[pandas]``).
+    metadata in ``df.attrs``. Also reads the parts and spool of an unfinished recording. The
+    dtypes do not depend on the rows: nullable integer columns are float64 (NaN where null),
+    nullable booleans object (None where null). Needs pandas and pyarrow
+    (``pip install gilknocker[pandas]``).
     """
-    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
     path = os.fspath(path)
     attrs = read_metadata(path)
-    if os.path.exists(path):
-        df = pd.read_parquet(path)
-    else:
-        df = _read_unfinished(path).to_pandas()
+    table = pq.read_table(path) if os.path.exists(path) else _read_unfinished(path)
+    df = table.to_pandas()
+    _stable_nullable_dtypes(df, [field.name for field in table.schema if field.nullable])
     df.attrs.update(attrs)
     return df
+
+
+def _stable_nullable_dtypes(df: Any, nullable: list[str]) -> None:
+    """Give the nullable columns the dtypes pandas gives them when they hold a null (float64
+    with NaN for integers, object with None for booleans), so that a DataFrame's dtypes do not
+    depend on its rows: a short or busy stretch of a trace may have no null in a column."""
+    for name in nullable:
+        kind = df[name].dtype.kind
+        if kind in "iu":
+            df[name] = df[name].astype("float64")
+        elif kind == "b":
+            df[name] = df[name].astype(object)
 
 
 def _read_unfinished(path: str) -> Any:
