@@ -33,6 +33,12 @@ class Helper:
             lib.gh_sleep.argtypes = [ctypes.c_int64]
             lib.gh_spin.restype = ctypes.c_int64
             lib.gh_spin.argtypes = [ctypes.c_int64]
+        self.py.gh_restore_after_sleeps.restype = None
+        self.py.gh_restore_after_sleeps.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_void_p,
+        ]
         self.py.gh_duty.restype = ctypes.c_int64
         self.py.gh_duty.argtypes = [
             ctypes.c_int64,
@@ -346,6 +352,7 @@ def accuracy(spec: dict[str, Any]) -> dict[str, Any]:
                 f.seek(-8, os.SEEK_END)
                 footer = int.from_bytes(f.read(4), "little") + 8
             out["trace"] = {
+                "columns": column_sizes(spec["trace"]),
                 "rows": len(df),
                 "bytes": size,
                 "bytes_per_sample": size / max(len(df), 1),
@@ -473,6 +480,106 @@ def cost_idle(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def column_sizes(path: str) -> dict[str, dict[str, float]]:
+    """Per column: bytes per sample as stored (compressed column chunks, page headers and
+    dictionaries included) and the order-0 entropy of its values in bytes per sample (for time,
+    of the deltas between knock times; a null counts as a value): what a coder of each value on
+    its own would need if the values' frequencies came for free. An optimistic floor for
+    encodings like Parquet's, which code values one by one."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    stored: dict[str, int] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            stored[chunk.path_in_schema] = (
+                stored.get(chunk.path_in_schema, 0) + chunk.total_compressed_size
+            )
+    table = pq.read_table(path)
+    rows = max(table.num_rows, 1)
+    out: dict[str, dict[str, float]] = {}
+    for name in table.column_names:
+        column = table[name].combine_chunks()
+        if name == "time":
+            ns = column.cast(pa.int64()).to_numpy()
+            column = pa.array(np.diff(ns, prepend=ns[:1]))
+        elif pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        counts = pc.value_counts(column).field("counts").to_numpy().astype(np.float64)
+        p = counts / counts.sum() if counts.sum() else counts
+        bits = float(-(p * np.log2(p)).sum()) if len(p) else 0.0
+        out[name] = {"stored": stored.get(name, 0) / rows, "entropy": bits / 8}
+    return out
+
+
+def knock_cost(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a knock on a free GIL costs, at each pace, beside its floor: CPython's own
+    acquisition (PyEval_RestoreThread alone, from C) after sleeps drawn the same way
+    (exponential, same mean), interleaved in this process with the program otherwise idle.
+
+    Ours: the knocks' waits from a trace, grouped by the interval each knock was scheduled
+    with. 0.4.2 keeps no per-knock figure: its knock time is estimated from its metric, total
+    wait / sampling time, as metric x polling interval (a lower bound: its sleeps overshoot).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(int(spec.get("seed", 1)))
+    budget_s = float(spec.get("seconds", 2.0))
+    out: dict[str, Any] = {"paces": []}
+    if spec["tool"] != "ours":
+        for interval_us in spec["paces_us"]:
+            knocker = make_knocker("v042", {"polling_interval_micros": int(interval_us)}, None)
+            knocker.start()
+            time.sleep(budget_s)
+            knocker.stop()
+            metric = knocker.contention_metric
+            out["paces"].append(
+                {
+                    "interval_us": interval_us,
+                    "metric": metric,
+                    "knock_ns": metric * interval_us * 1e3,
+                }
+            )
+        return out
+    import pyarrow.parquet as pq
+
+    helper = Helper(spec["helper"])
+    for i, interval_us in enumerate(spec["paces_us"]):
+        mean_ns = interval_us * 1e3
+        n = max(20, min(4000, int(budget_s * 1e9 / mean_ns)))
+        sleeps = rng.exponential(mean_ns, n).astype(np.int64)
+        waits = np.zeros(n, dtype=np.int64)
+        helper.py.gh_restore_after_sleeps(sleeps.ctypes.data, n, waits.ctypes.data)
+        idle = interval_us >= float(spec.get("idle_interval_us", 50_000))
+        # The idle pace: defaults, the program idle (it slows down after 250 ms); a fast pace:
+        # that polling interval without the idle pace.
+        options = (
+            {}
+            if idle
+            else {"polling_interval_micros": int(interval_us), "idle_interval_micros": None}
+        )
+        path = f"{spec['trace']}.{i}.parquet"
+        knocker = make_knocker("ours", options, path)
+        knocker.start()
+        time.sleep(budget_s + (0.5 if idle else 0.0))
+        knocker.stop()
+        table = pq.read_table(path, columns=["wait_ns", "interval_ns"])
+        ours = table["wait_ns"].to_numpy()[table["interval_ns"].to_numpy() == int(mean_ns)]
+        out["paces"].append(
+            {
+                "interval_us": interval_us,
+                "floor_ns": waits.tolist(),
+                "ours_ns": ours.tolist(),
+            }
+        )
+    return out
+
+
 def fixed_work(spec: dict[str, Any]) -> dict[str, Any]:
     """Process CPU and wall time of a fixed job with/without a knocker, interleaved, plus an
     A/A control (a second run without)."""
@@ -553,6 +660,7 @@ def main() -> None:
         "accuracy": accuracy,
         "probe": probe_only,
         "cost_idle": cost_idle,
+        "knock_cost": knock_cost,
         "fixed_work": fixed_work,
         "stop": stop_block,
     }

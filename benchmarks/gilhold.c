@@ -87,3 +87,23 @@ int64_t gh_duty(int64_t hold_ns, int64_t period_ns, int64_t until_ns, int64_t *i
     }
     return count;
 }
+
+/* The floor under a knock's cost: CPython's own GIL acquisition after a sleep. For each i, sleep
+ * sleeps_ns[i] with the GIL released, read the clock once (as a knocker does to see that it is
+ * due), then time PyEval_RestoreThread alone into waits_ns[i] and release again. Call through
+ * PyDLL, with no other thread wanting the GIL: every acquisition finds it free. */
+void gh_restore_after_sleeps(const int64_t *sleeps_ns, int64_t n, int64_t *waits_ns) {
+    void *tstate = PyEval_SaveThread();
+    for (int64_t i = 0; i < n; i++) {
+        struct timespec ts = {(time_t)(sleeps_ns[i] / 1000000000LL),
+                              (long)(sleeps_ns[i] % 1000000000LL)};
+        nanosleep(&ts, 0);
+        (void)now_ns();
+        int64_t t0 = now_ns();
+        PyEval_RestoreThread(tstate);
+        int64_t t1 = now_ns();
+        tstate = PyEval_SaveThread();
+        waits_ns[i] = t1 - t0;
+    }
+    PyEval_RestoreThread(tstate);
+}

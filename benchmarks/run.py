@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -282,6 +282,35 @@ def measure_idle_cost(
     return [{"label": label, "runs": runs} for label, runs in out.items()]
 
 
+def measure_knock_cost(run: Runner, seconds: float, reps: int) -> dict[str, Any]:
+    """A knock on a free GIL at each pace (ours: 100 µs, the default 2 ms, the 50-ms idle pace;
+    0.4.2: 100 µs and its default 1 ms), ours beside CPython's own acquisition after the same
+    sleeps in the same process (the floor). Pooled over `reps` interleaved runs."""
+    ours_paces = [100, 2000, 50_000]
+    pooled: dict[int, dict[str, list[int]]] = {
+        p: {"ours_ns": [], "floor_ns": []} for p in ours_paces
+    }
+    old: dict[int, list[float]] = {100: [], 1000: []}
+    for rep in range(reps):
+        log(f"knock cost (rep {rep + 1})")
+        spec = {"kind": "knock_cost", "seconds": seconds, "seed": rep + 1, "trace": True}
+        r = run(
+            "ours", {**spec, "paces_us": ours_paces}, timeout=len(ours_paces) * 4 * seconds + 60
+        )
+        if r is not None and "error" not in r:
+            for pace in r["paces"]:
+                for key in ("ours_ns", "floor_ns"):
+                    pooled[pace["interval_us"]][key] += pace[key]
+        v = run("v042", {**spec, "trace": False, "paces_us": list(old)}, timeout=4 * seconds + 60)
+        if v is not None and "error" not in v:
+            for pace in v["paces"]:
+                old[pace["interval_us"]].append(pace["knock_ns"])
+    return {
+        "ours": [{"interval_us": p, **pooled[p]} for p in ours_paces],
+        "v042": [{"interval_us": p, "knock_ns": ks} for p, ks in old.items()],
+    }
+
+
 WORK_CONFIGS = [
     ("ours", "ours, defaults", {}),
     ("ours", "ours, 100 µs", {"polling_interval_micros": 100}),
@@ -339,6 +368,31 @@ def measure_writer(samples: int, interval_ns: int) -> Optional[dict]:
 
 
 # --- rendering ---------------------------------------------------------------------------------
+
+
+def measure_recording(run: Runner, seconds: float) -> Optional[dict[str, Any]]:
+    log("real recording: 10 µs polling, duty 50% (1000 / 2000 µs)")
+    return run(
+        "ours",
+        {
+            "kind": "accuracy",
+            "seconds": seconds,
+            "workload": {"type": "duty", "hold_us": 1000, "period_us": 2000},
+            "options": {"polling_interval_micros": 10},
+            "trace": True,
+        },
+        timeout=seconds + 60,
+    )
+
+
+def git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
 
 
 def fmt(x: Optional[float], digits: int = 3) -> str:
@@ -411,6 +465,11 @@ def render(results: dict[str, Any]) -> str:
         "the benchmark.",
         "",
     ]
+    for update in meta.get("updated", []):
+        lines[-1:-1] = [
+            f"Re-measured later ({update['date']}, at {update.get('commit') or 'an unknown commit'}"
+            f", `--only ... --merge`): {', '.join(update['sections'])}."
+        ]
     s = results["summary"]
     lines += ["## Busy fraction against ground truth", ""]
     lines += [
@@ -636,6 +695,52 @@ def render(results: dict[str, Any]) -> str:
             f"| {fmt(median(per_knock), 2)} | {fmt(wait, 0)} |"
         )
 
+    kc = results.get("knock_cost")
+    if kc:
+        lines += ["", "## A knock on a free GIL", ""]
+        lines += [
+            "The knock itself: from the moment the knocker asks for the GIL to the moment it "
+            "has it, with the program idle (the GIL free). Ours: `wait_ns` of the knocks in a "
+            "trace, by the pace they were scheduled at (100 µs and 2 ms: "
+            "`polling_interval_micros` without the idle pace; 50 ms: defaults, the idle pace). "
+            "Floor: CPython's own acquisition, `PyEval_RestoreThread` timed alone from C "
+            "(benchmarks/gilhold.c) after sleeps drawn the same way, in the same process, "
+            "interleaved. p10 / p50 / p90 ns.",
+            "",
+            "| pace (mean sleep before the knock) | knocks | ours | floor: CPython's acquisition"
+            " alone | ours minus floor, p50 |",
+            "|---|---|---|---|---|",
+        ]
+
+        def pct(xs: list[int]) -> str:
+            if not xs:
+                return "—"
+            q = statistics.quantiles(xs, n=10, method="inclusive")
+            return f"{q[0]:.0f} / {statistics.median(xs):.0f} / {q[8]:.0f}"
+
+        for row in kc["ours"]:
+            o, f = row["ours_ns"], row["floor_ns"]
+            diff = statistics.median(o) - statistics.median(f) if o and f else None
+            pace = (
+                f"{row['interval_us'] / 1000:g} ms"
+                if row["interval_us"] >= 1000
+                else f"{row['interval_us']} µs"
+            )
+            lines.append(f"| {pace} | {len(o)} | {pct(o)} | {pct(f)} | {fmt(diff, 0)} |")
+        est = [
+            f"{row['interval_us']} µs: {statistics.median(row['knock_ns']):.0f} ns"
+            for row in kc["v042"]
+            if row["knock_ns"]
+        ]
+        if est:
+            lines += [
+                "",
+                "gilknocker 0.4.2 (no per-knock figure; mean knock estimated as its "
+                "`contention_metric` x polling interval, the program idle): "
+                + ", ".join(est)
+                + ".",
+            ]
+
     lines += ["", "## Cost on fixed work", ""]
     lines += [
         "Process CPU (all threads) and wall time of a fixed job, with / without the recorder "
@@ -743,6 +848,33 @@ def render(results: dict[str, Any]) -> str:
                 else "."
             )
         )
+    per_column: dict[str, list[tuple[float, float]]] = {}
+    for row in results["accuracy"]:
+        o = row.get("ours")
+        if ok(o) and "columns" in o.get("trace", {}):
+            for name, c in o["trace"]["columns"].items():
+                per_column.setdefault(name, []).append((c["stored"], c["entropy"]))
+    if per_column:
+        lines += [
+            "",
+            "Per column, median over those recordings: bytes/sample as stored (column chunks, "
+            "compressed, page headers and dictionaries included) beside the order-0 entropy of "
+            "the column's values (of the deltas, for `time`; a null counts as a value), the "
+            "bytes a coder of each value on its own would need if the values' frequencies came "
+            "for free: an optimistic floor, biased low for columns with few repeats.",
+            "",
+            "| column | stored bytes/sample | order-0 entropy bytes/sample |",
+            "|---|---|---|",
+        ]
+        for name, pairs in per_column.items():
+            lines.append(
+                f"| `{name}` | {median([a for a, _ in pairs]):.2f} "
+                f"| {median([b for _, b in pairs]):.2f} |"
+            )
+        lines.append(
+            f"| all | {sum(median([a for a, _ in v]) or 0 for v in per_column.values()):.2f} "
+            f"| {sum(median([b for _, b in v]) or 0 for v in per_column.values()):.2f} |"
+        )
     notes = HERE / "accuracy_notes.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
@@ -758,6 +890,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--skip-writer", action="store_true", help="no Rust writer benchmark")
     parser.add_argument("--seconds", type=float, help="per accuracy workload (default 12)")
     parser.add_argument("--render", metavar="JSON", help="only re-render results saved by --json")
+    parser.add_argument(
+        "--only", action="append", metavar="SECTION", help="measure only this section (repeatable)"
+    )
+    parser.add_argument(
+        "--merge",
+        metavar="JSON",
+        help="start from results saved by --json: the sections measured now replace theirs, and "
+        "the report says which sections were re-measured when",
+    )
     args = parser.parse_args(argv)
     if args.render:
         saved = json.loads(Path(args.render).read_text())
@@ -790,35 +931,47 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "v042": note if old else f"not measured: {note}",
             }
         }
-        results["accuracy"] = measure_accuracy(run, seconds, SMOKE_DUTY if smoke else DUTY)
-        results["intervals"] = measure_intervals(
-            run, min(seconds, 6.0), 0.3 if smoke else 6.0, SMOKE_DUTY if smoke else DUTY
-        )
-        results["aliasing"] = measure_aliasing(run, 0.3 if smoke else 2.0, 1 if smoke else 3)
-        results["idle_cost"] = measure_idle_cost(
-            run, 0.3 if smoke else 4.0, 1 if smoke else 3, 0.3 if smoke else None
-        )
-        results["fixed_work"] = measure_fixed_work(
-            run, rounds=1 if smoke else 8, scale=0.1 if smoke else 1.0
-        )
-        results["stop"] = measure_stop(run, reps=1 if smoke else 5, seconds=0.1 if smoke else 0.5)
-        log("real recording: 10 µs polling, duty 50% (1000 / 2000 µs)")
-        results["recording"] = run(
-            "ours",
-            {
-                "kind": "accuracy",
-                "seconds": seconds,
-                "workload": {"type": "duty", "hold_us": 1000, "period_us": 2000},
-                "options": {"polling_interval_micros": 10},
-                "trace": True,
-            },
-            timeout=seconds + 60,
-        )
-        if not (smoke or args.skip_writer):
-            log("writer throughput")
-            results["writer"] = measure_writer(10_000_000, 1000)
+        duty = SMOKE_DUTY if smoke else DUTY
+        sections: dict[str, Callable[[], Any]] = {
+            "accuracy": lambda: measure_accuracy(run, seconds, duty),
+            "intervals": lambda: measure_intervals(
+                run, min(seconds, 6.0), 0.3 if smoke else 6.0, duty
+            ),
+            "aliasing": lambda: measure_aliasing(run, 0.3 if smoke else 2.0, 1 if smoke else 3),
+            "idle_cost": lambda: measure_idle_cost(
+                run, 0.3 if smoke else 4.0, 1 if smoke else 3, 0.3 if smoke else None
+            ),
+            "knock_cost": lambda: measure_knock_cost(run, 0.3 if smoke else 3.0, 1 if smoke else 3),
+            "fixed_work": lambda: measure_fixed_work(
+                run, rounds=1 if smoke else 8, scale=0.1 if smoke else 1.0
+            ),
+            "stop": lambda: measure_stop(
+                run, reps=1 if smoke else 5, seconds=0.1 if smoke else 0.5
+            ),
+            "recording": lambda: measure_recording(run, seconds),
+            "writer": lambda: (
+                None if smoke or args.skip_writer else measure_writer(10_000_000, 1000)
+            ),
+        }
+        only = args.only or list(sections)
+        unknown = sorted(set(only) - set(sections))
+        if unknown:
+            parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(sections)}")
+        if args.only and not args.merge:
+            parser.error("--only needs --merge JSON: the report is made of every section")
+        if args.merge:
+            saved = json.loads(Path(args.merge).read_text())
+            saved["meta"].setdefault("updated", []).append(
+                {"sections": only, "date": results["meta"]["date"], "commit": git_commit()}
+            )
+            results = {**saved, "meta": saved["meta"]}
+        for name in only:
+            result = sections[name]()
+            if result is not None:
+                results[name] = result
         results["summary"] = summarize(results)
-        results["meta"]["elapsed_s"] = time.monotonic() - started
+        if not args.merge:
+            results["meta"]["elapsed_s"] = time.monotonic() - started
 
     text = render(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

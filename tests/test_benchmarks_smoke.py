@@ -63,10 +63,48 @@ def test_benchmark_suite_smoke(tmp_path: Path) -> None:
     for row in results["fixed_work"]:
         if row["result"] is not None:
             assert row["result"]["rounds"][0].keys() == {"with", "without", "aa"}
+    # A knock on a free GIL, at each pace, beside CPython's own acquisition (the floor).
+    paces = results["knock_cost"]["ours"]
+    assert [p["interval_us"] for p in paces] == [100, 2000, 50_000]
+    for pace in paces:
+        assert pace["ours_ns"] and pace["floor_ns"], pace["interval_us"]
+        assert min(pace["ours_ns"]) >= 0 and min(pace["floor_ns"]) > 0
+    # Trace size per column, with the entropy of its values beside it.
+    columns = duty[0]["ours"]["trace"]["columns"]
+    assert {"time", "wait_ns", "interval_ns"} <= columns.keys()
+    assert columns["time"]["stored"] > 0 and columns["time"]["entropy"] > 0
     text = out.read_text()
     assert "| workload | ground truth | ours |" in text
     assert "## Cost with the program idle" in text
+    assert "## A knock on a free GIL" in text
+    assert "| `wait_ns` |" in text
     assert "smoke run" in text
+
+    # One section re-measured into the saved results: the rest is kept, and the report says so.
+    merged_out, merged_raw = tmp_path / "merged.md", tmp_path / "merged.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--smoke",
+            "--only",
+            "stop",
+            "--merge",
+            str(raw),
+            "--out",
+            str(merged_out),
+            "--json",
+            str(merged_raw),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    merged = json.loads(merged_raw.read_text())
+    assert merged["accuracy"] == results["accuracy"]
+    assert merged["meta"]["updated"][0]["sections"] == ["stop"]
+    assert "Re-measured later" in merged_out.read_text()
 
 
 MS = 1_000_000
