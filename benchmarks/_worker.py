@@ -512,7 +512,7 @@ def column_sizes(path: str) -> dict[str, dict[str, float]]:
             column = column.dictionary_decode()
         counts = pc.value_counts(column).field("counts").to_numpy().astype(np.float64)
         p = counts / counts.sum() if counts.sum() else counts
-        bits = float(-(p * np.log2(p)).sum()) if len(p) else 0.0
+        bits = max(0.0, float(-(p * np.log2(p)).sum())) if len(p) else 0.0
         out[name] = {"stored": stored.get(name, 0) / rows, "entropy": bits / 8}
     return out
 

@@ -869,7 +869,7 @@ def render(results: dict[str, Any]) -> str:
         for name, pairs in per_column.items():
             lines.append(
                 f"| `{name}` | {median([a for a, _ in pairs]):.2f} "
-                f"| {median([b for _, b in pairs]):.2f} |"
+                f"| {abs(median([b for _, b in pairs]) or 0.0):.2f} |"
             )
         lines.append(
             f"| all | {sum(median([a for a, _ in v]) or 0 for v in per_column.values()):.2f} "
