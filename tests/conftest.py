@@ -30,6 +30,20 @@ def python_threads(n: int, seconds: float, until: Callable[[], bool] | None = No
     _run(spin, n, seconds, until)
 
 
+def pin_gil(times: int, micros: int, pause: float = 0.0) -> None:
+    """Hold the GIL for `micros` µs in another thread, `times` times (libc usleep through
+    ctypes.PyDLL, which keeps the GIL during the call), waiting `pause` s after each."""
+    import ctypes
+
+    libc = ctypes.PyDLL(None)
+    libc.usleep.argtypes = [ctypes.c_uint]
+    for _ in range(times):
+        pin = threading.Thread(target=libc.usleep, args=(micros,))
+        pin.start()
+        pin.join()
+        time.sleep(pause)
+
+
 def gil_free_threads(n: int, seconds: float, until: Callable[[], bool] | None = None) -> None:
     """n threads hashing large buffers: hashlib releases the GIL while it hashes."""
     data = b"x" * (4 << 20)

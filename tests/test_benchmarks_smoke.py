@@ -15,6 +15,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_smoke(out: Path, raw: Path, *args: str, timeout: float) -> None:
+    """benchmarks/run.py --smoke, writing the report to `out` and the results to `raw`."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", *args]
+    command += ["--out", str(out), "--json", str(raw)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def test_benchmark_suite_smoke(tmp_path: Path) -> None:
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to compile the ground-truth helper benchmarks/gilhold.c")
@@ -22,21 +30,7 @@ def test_benchmark_suite_smoke(tmp_path: Path) -> None:
     pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     out, raw = tmp_path / "accuracy.md", tmp_path / "results.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "run.py"),
-            "--smoke",
-            "--out",
-            str(out),
-            "--json",
-            str(raw),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_smoke(out, raw, timeout=120)
     results = json.loads(raw.read_text())
     assert results["meta"]["smoke"] is True
     duty = [row for row in results["accuracy"] if row["workload"]["type"] == "duty"]
@@ -82,25 +76,7 @@ def test_benchmark_suite_smoke(tmp_path: Path) -> None:
 
     # One section re-measured into the saved results: the rest is kept, and the report says so.
     merged_out, merged_raw = tmp_path / "merged.md", tmp_path / "merged.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "run.py"),
-            "--smoke",
-            "--only",
-            "stop",
-            "--merge",
-            str(raw),
-            "--out",
-            str(merged_out),
-            "--json",
-            str(merged_raw),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_smoke(merged_out, merged_raw, "--only", "stop", "--merge", str(raw), timeout=60)
     merged = json.loads(merged_raw.read_text())
     assert merged["accuracy"] == results["accuracy"]
     assert merged["meta"]["updated"][0]["sections"] == ["stop"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import gilknocker
-from conftest import gil_free_threads, python_threads, run_python
+from conftest import gil_free_threads, pin_gil, python_threads, run_python
 
 pd = pytest.importorskip("pandas")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -299,17 +299,9 @@ def test_label_rejects_bad_names() -> None:
 
 
 def test_long_waits_say_whether_the_knocker_blocked_on_the_gil(trace_path: Path) -> None:
-    import ctypes
-    import threading
-
-    # PyDLL keeps the GIL during the call: the knocker must block on it.
-    libc = ctypes.PyDLL(None)
-    libc.usleep.argtypes = [ctypes.c_uint]
+    # Another thread holds the GIL for 20 ms: the knocker must block on it.
     with gilknocker.record(trace_path, polling_interval_micros=200, idle_interval_micros=None):
-        for _ in range(5):
-            pin = threading.Thread(target=libc.usleep, args=(20_000,))
-            pin.start()
-            pin.join()
+        pin_gil(5, 20_000)
     df = gilknocker.load(trace_path)
     long = df[df["wait_ns"] > 1_000_000]
     assert len(long) >= 3
@@ -323,21 +315,11 @@ def test_load_gives_the_same_dtypes_whatever_the_rows(tmp_path: Path) -> None:
     """A stretch of a trace where every knock waited long has no null in the nullable columns;
     one where none did has only nulls. load() must give all of them the same dtypes (pandas
     alone gives bool/int64 without nulls, object/float64 with them)."""
-    import ctypes
-    import threading
-    import time
-
     import pyarrow.compute as pc
 
     path = tmp_path / "run.parquet"
-    libc = ctypes.PyDLL(None)
-    libc.usleep.argtypes = [ctypes.c_uint]
     with gilknocker.record(path, polling_interval_micros=200, idle_interval_micros=None):
-        for _ in range(5):
-            pin = threading.Thread(target=libc.usleep, args=(20_000,))
-            pin.start()
-            pin.join()
-            time.sleep(0.01)  # free knocks: no details
+        pin_gil(5, 20_000, pause=0.01)  # long knocks with details, free ones without
     run_metadata = {
         k: v for k, v in pq.read_metadata(path).metadata.items() if not k.startswith(b"ARROW:")
     }
