@@ -548,6 +548,8 @@ def knock_cost(spec: dict[str, Any]) -> dict[str, Any]:
         return out
     import pyarrow.parquet as pq
 
+    from gilknocker._api import DEFAULT_IDLE_INTERVAL_MICROS
+
     helper = Helper(spec["helper"])
     for i, interval_us in enumerate(spec["paces_us"]):
         mean_ns = interval_us * 1e3
@@ -555,7 +557,7 @@ def knock_cost(spec: dict[str, Any]) -> dict[str, Any]:
         sleeps = rng.exponential(mean_ns, n).astype(np.int64)
         waits = np.zeros(n, dtype=np.int64)
         helper.py.gh_restore_after_sleeps(sleeps.ctypes.data, n, waits.ctypes.data)
-        idle = interval_us >= float(spec.get("idle_interval_us", 50_000))
+        idle = interval_us == DEFAULT_IDLE_INTERVAL_MICROS
         # The idle pace: defaults, the program idle (it slows down after 250 ms); a fast pace:
         # that polling interval without the idle pace.
         options = (

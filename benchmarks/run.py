@@ -286,6 +286,8 @@ def measure_knock_cost(run: Runner, seconds: float, reps: int) -> dict[str, Any]
     """A knock on a free GIL at each pace (ours: 100 µs, the default 2 ms, the 50-ms idle pace;
     0.4.2: 100 µs and its default 1 ms), ours beside CPython's own acquisition after the same
     sleeps in the same process (the floor). Pooled over `reps` interleaved runs."""
+    # 100 µs, the default polling interval, the default idle pace (the worker runs that one
+    # with defaults, the program idle).
     ours_paces = [100, 2000, 50_000]
     pooled: dict[int, dict[str, list[int]]] = {
         p: {"ours_ns": [], "floor_ns": []} for p in ours_paces
