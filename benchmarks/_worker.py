@@ -37,6 +37,8 @@ class Helper:
         self.py.gh_restore_after_sleeps.argtypes = [
             ctypes.c_void_p,
             ctypes.c_int64,
+            ctypes.c_int,
+            ctypes.c_void_p,
             ctypes.c_void_p,
         ]
         self.py.gh_duty.restype = ctypes.c_int64
@@ -556,7 +558,7 @@ def knock_cost(spec: dict[str, Any]) -> dict[str, Any]:
         n = max(20, min(4000, int(budget_s * 1e9 / mean_ns)))
         sleeps = rng.exponential(mean_ns, n).astype(np.int64)
         waits = np.zeros(n, dtype=np.int64)
-        helper.py.gh_restore_after_sleeps(sleeps.ctypes.data, n, waits.ctypes.data)
+        helper.py.gh_restore_after_sleeps(sleeps.ctypes.data, n, 0, None, waits.ctypes.data)
         idle = interval_us == DEFAULT_IDLE_INTERVAL_MICROS
         # The idle pace: defaults, the program idle (it slows down after 250 ms); a fast pace:
         # that polling interval without the idle pace.

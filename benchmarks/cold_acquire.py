@@ -2,23 +2,27 @@
 
     python benchmarks/cold_acquire.py [--sleep-ms 50] [--n 40] [--rounds 3]
 
-A C thread sleeps, then times CPython's GIL acquisition (PyEval_RestoreThread) alone, the GIL
-otherwise free, with warm-ups of increasing reach before the timed part (see
-benchmarks/cold_acquire.c). Interleaved rounds; p10 / p50 / p90 in ns. It shows whether the
-cost of the first acquisition after a sleep can be moved out of the knock, and at what price.
+The ground-truth helper (benchmarks/gilhold.c, `gh_restore_after_sleeps`) sleeps, then times
+CPython's GIL acquisition (PyEval_RestoreThread) alone, the GIL otherwise free, with warm-ups of
+increasing reach before the timed part. Interleaved rounds; p10 / p50 / p90 in ns. It shows
+whether the cost of the first acquisition after a sleep can be moved out of a knock, and at
+what price.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
-import subprocess
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from _worker import Helper  # benchmarks/ is on sys.path when this script runs
+from run import compile_helper
+
+# The warm-up bits of gh_restore_after_sleeps.
 WARM_UPS = {
     0: "none",
     1: "thread-ident and GILState functions",
@@ -35,23 +39,19 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=40, help="acquisitions per warm-up per round")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    acquire: dict[int, list[int]] = {w: [] for w in WARM_UPS}
+    warm: dict[int, list[int]] = {w: [] for w in WARM_UPS}
     with tempfile.TemporaryDirectory() as tmp:
-        lib_path = Path(tmp) / "cold_acquire.so"
-        include = sysconfig.get_paths()["include"]
-        source = Path(__file__).with_suffix(".c")
-        cmd = ["gcc", "-O2", "-shared", "-fPIC", f"-I{include}", str(source), "-o", str(lib_path)]
-        subprocess.run(cmd, check=True)
-        lib = ctypes.CDLL(str(lib_path))
-        n = args.n
-        acquire: dict[int, list[int]] = {w: [] for w in WARM_UPS}
-        warm: dict[int, list[int]] = {w: [] for w in WARM_UPS}
+        helper = Helper(str(compile_helper(Path(tmp))))
+        sleeps = np.full(args.n, int(args.sleep_ms * 1e6), dtype=np.int64)
         for _ in range(args.rounds):
             for w in WARM_UPS:
-                a, b = (ctypes.c_int64 * n)(), (ctypes.c_int64 * n)()
-                if lib.ca_measure(ctypes.c_int64(int(args.sleep_ms * 1e6)), n, w, a, b) != 0:
-                    raise SystemExit("could not start a thread")
-                warm[w] += list(a[3:])  # the first few follow thread start-up
-                acquire[w] += list(b[3:])
+                a, b = np.zeros(args.n, np.int64), np.zeros(args.n, np.int64)
+                helper.py.gh_restore_after_sleeps(
+                    sleeps.ctypes.data, args.n, w, a.ctypes.data, b.ctypes.data
+                )
+                warm[w] += a[1:].tolist()  # the first follows the call's own start-up
+                acquire[w] += b[1:].tolist()
     print(f"CPython {sys.version.split()[0]}, sleep {args.sleep_ms:g} ms before each acquisition")
     print("| warm-up before the timed part | acquisition p10 / p50 / p90 ns | warm-up p50 ns |")
     print("|---|---|---|")

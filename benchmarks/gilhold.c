@@ -9,11 +9,14 @@
  *
  * All times are CLOCK_MONOTONIC nanoseconds, the clock of Python's time.monotonic_ns().
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
 extern void *PyEval_SaveThread(void);
 extern void PyEval_RestoreThread(void *tstate);
+extern unsigned long PyThread_get_thread_ident(void);
+extern void *PyGILState_GetThisThreadState(void);
 
 static inline int64_t now_ns(void) {
     struct timespec ts;
@@ -22,6 +25,9 @@ static inline int64_t now_ns(void) {
 }
 
 int64_t gh_now(void) { return now_ns(); }
+
+/* Written by warm-ups so that the compiler keeps their reads. */
+static volatile uintptr_t sink;
 
 /* Busy-wait until `deadline_ns` (or until *stop becomes non-zero); returns the time it ended. */
 static int64_t spin_until(int64_t deadline_ns, volatile int32_t *stop) {
@@ -90,19 +96,47 @@ int64_t gh_duty(int64_t hold_ns, int64_t period_ns, int64_t until_ns, int64_t *i
 
 /* The floor under a knock's cost: CPython's own GIL acquisition after a sleep. For each i, sleep
  * sleeps_ns[i] with the GIL released, read the clock once (as a knocker does to see that it is
- * due), then time PyEval_RestoreThread alone into waits_ns[i] and release again. Call through
- * PyDLL, with no other thread wanting the GIL: every acquisition finds it free. */
-void gh_restore_after_sleeps(const int64_t *sleeps_ns, int64_t n, int64_t *waits_ns) {
+ * due), optionally warm up (below; its time goes to warm_ns[i] if warm_ns is not NULL), then
+ * time PyEval_RestoreThread alone into waits_ns[i] and release again. Call through PyDLL, with
+ * no other thread wanting the GIL: every acquisition finds it free.
+ *
+ * warm is a bit set, for benchmarks/cold_acquire.py (0 for the floor): 1 call
+ * PyThread_get_thread_ident and PyGILState_GetThisThreadState (code the acquisition also runs);
+ * 2 lock, signal and unlock a private pthread mutex and condition (C library code it runs);
+ * 4 read the first lines of PyEval_RestoreThread's code; 8 a whole acquisition and release
+ * first (which a knock cannot do: it would be a knock itself). */
+void gh_restore_after_sleeps(const int64_t *sleeps_ns, int64_t n, int warm, int64_t *warm_ns,
+                             int64_t *waits_ns) {
+    static pthread_mutex_t private_mutex = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t private_cond = PTHREAD_COND_INITIALIZER;
     void *tstate = PyEval_SaveThread();
     for (int64_t i = 0; i < n; i++) {
         struct timespec ts = {(time_t)(sleeps_ns[i] / 1000000000LL),
                               (long)(sleeps_ns[i] % 1000000000LL)};
         nanosleep(&ts, 0);
-        (void)now_ns();
+        int64_t w0 = now_ns();
+        if (warm & 1) {
+            sink = PyThread_get_thread_ident();
+            sink = (uintptr_t)PyGILState_GetThisThreadState();
+        }
+        if (warm & 2) {
+            pthread_mutex_lock(&private_mutex);
+            pthread_cond_signal(&private_cond);
+            pthread_mutex_unlock(&private_mutex);
+        }
+        if (warm & 4) {
+            const volatile char *code = (const volatile char *)(uintptr_t)&PyEval_RestoreThread;
+            for (int k = 0; k < 256; k += 64) sink = (uintptr_t)code[k];
+        }
+        if (warm & 8) {
+            PyEval_RestoreThread(tstate);
+            tstate = PyEval_SaveThread();
+        }
         int64_t t0 = now_ns();
         PyEval_RestoreThread(tstate);
         int64_t t1 = now_ns();
         tstate = PyEval_SaveThread();
+        if (warm_ns) warm_ns[i] = t0 - w0;
         waits_ns[i] = t1 - t0;
     }
     PyEval_RestoreThread(tstate);

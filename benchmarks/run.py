@@ -167,6 +167,20 @@ def duty_name(hold: int, period: int) -> str:
     return f"duty {100 * hold / period:.0f}% ({hold} / {period} µs)"
 
 
+# What a run measures, in order; `--only` picks among these.
+SECTIONS = (
+    "accuracy",
+    "intervals",
+    "aliasing",
+    "idle_cost",
+    "knock_cost",
+    "fixed_work",
+    "stop",
+    "recording",
+    "writer",
+)
+
+
 def measure_accuracy(run: Runner, seconds: float, duty: list[tuple[int, int]]) -> list[dict]:
     workloads: list[tuple[str, dict[str, Any]]] = [
         (duty_name(h, p), {"type": "duty", "hold_us": h, "period_us": p}) for h, p in duty
@@ -369,9 +383,6 @@ def measure_writer(samples: int, interval_ns: int) -> Optional[dict]:
     return result
 
 
-# --- rendering ---------------------------------------------------------------------------------
-
-
 def measure_recording(run: Runner, seconds: float) -> Optional[dict[str, Any]]:
     log("real recording: 10 µs polling, duty 50% (1000 / 2000 µs)")
     return run(
@@ -395,6 +406,9 @@ def git_commit() -> Optional[str]:
     except OSError:
         return None
     return out.stdout.strip() or None
+
+
+# --- rendering ---------------------------------------------------------------------------------
 
 
 def fmt(x: Optional[float], digits: int = 3) -> str:
@@ -470,7 +484,8 @@ def render(results: dict[str, Any]) -> str:
     for update in meta.get("updated", []):
         lines[-1:-1] = [
             f"Re-measured later ({update['date']}, at {update.get('commit') or 'an unknown commit'}"
-            f", `--only ... --merge`): {', '.join(update['sections'])}."
+            f", CPython {update.get('python', '?')} on {update.get('host', '?')}, "
+            f"`--only ... --merge`): {', '.join(update['sections'])}."
         ]
     s = results["summary"]
     lines += ["## Busy fraction against ground truth", ""]
@@ -907,6 +922,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         saved["summary"] = summarize(saved)
         Path(args.out).write_text(render(saved))
         return 0
+    unknown = sorted(set(args.only or ()) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    if args.only and not args.merge:
+        parser.error("--only needs --merge JSON: the report is made of every section")
     smoke = args.smoke
     # 12 s: a 6-s run's sampling noise alone (SD ~0.008 at 25-75% busy) puts one of the 17
     # duty workloads past ±0.02 in about one run of five; at 12 s that is about one in a hundred.
@@ -955,18 +975,20 @@ def main(argv: Optional[list[str]] = None) -> int:
                 None if smoke or args.skip_writer else measure_writer(10_000_000, 1000)
             ),
         }
-        only = args.only or list(sections)
-        unknown = sorted(set(only) - set(sections))
-        if unknown:
-            parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(sections)}")
-        if args.only and not args.merge:
-            parser.error("--only needs --merge JSON: the report is made of every section")
+        assert tuple(sections) == SECTIONS
+        only = args.only or list(SECTIONS)
         if args.merge:
-            saved = json.loads(Path(args.merge).read_text())
-            saved["meta"].setdefault("updated", []).append(
-                {"sections": only, "date": results["meta"]["date"], "commit": git_commit()}
+            now = results["meta"]
+            results = json.loads(Path(args.merge).read_text())
+            results["meta"].setdefault("updated", []).append(
+                {
+                    "sections": only,
+                    "date": now["date"],
+                    "python": now["python"],
+                    "host": now["host"],
+                    "commit": git_commit(),
+                }
             )
-            results = {**saved, "meta": saved["meta"]}
         for name in only:
             result = sections[name]()
             if result is not None:

@@ -81,6 +81,20 @@ def test_benchmark_suite_smoke(tmp_path: Path) -> None:
     assert merged["accuracy"] == results["accuracy"]
     assert merged["meta"]["updated"][0]["sections"] == ["stop"]
     assert "Re-measured later" in merged_out.read_text()
+    # Bad section names and --only without --merge are refused before anything is set up.
+    refusals = {
+        "unknown section(s) nonsense": ["--only", "nonsense", "--merge", str(raw)],
+        "--only needs --merge": ["--only", "stop"],
+    }
+    for message, args in refusals.items():
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert "gilknocker 0.4.2:" not in proc.stderr  # logged once set-up is done
 
 
 MS = 1_000_000

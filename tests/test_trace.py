@@ -315,6 +315,8 @@ def test_load_gives_the_same_dtypes_whatever_the_rows(tmp_path: Path) -> None:
     """A stretch of a trace where every knock waited long has no null in the nullable columns;
     one where none did has only nulls. load() must give all of them the same dtypes (pandas
     alone gives bool/int64 without nulls, object/float64 with them)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("whether a knock blocked (the `blocked` column) is measured on Linux")
     import pyarrow.compute as pc
 
     path = tmp_path / "run.parquet"
